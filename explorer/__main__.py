@@ -1,0 +1,210 @@
+"""Command line: `python -m explorer SUBCOMMAND [--sae SOURCE] [--model M] [--device D] [--dtype T]`.
+
+Every subcommand prints JSON on stdout; progress and library chatter go to stderr. A problem the
+user can fix prints one line `error: ...` on stderr and exits with status 2 (no traceback); set
+SAE_EXPLORER_DEBUG=1 to see tracebacks of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from explorer.errors import ExplorerError
+
+EXIT_USER_ERROR = 2
+EXIT_UNEXPECTED = 1
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--sae", default="demo", help="SAE source: demo[:NAME], a directory, RELEASE:SAE_ID or run:ID"
+    )
+    common.add_argument("--model", default=None, help="override the model the SAE's metadata names")
+    common.add_argument(
+        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda[:N] or mps"
+    )
+    common.add_argument(
+        "--dtype", default="auto", help="auto (bfloat16 on cuda, else float32), float32, bfloat16, float16"
+    )
+    return common
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from explorer.loading import load_explorer
+
+    return load_explorer(args.sae, model=args.model, device=args.device, dtype=args.dtype)
+
+
+def cmd_info(args: argparse.Namespace) -> dict[str, Any]:
+    """What is loaded: model, hook, widths, architecture, device, dtype and where it was read from."""
+    return _load(args).info()
+
+
+def cmd_releases(args: argparse.Namespace) -> dict[str, Any]:
+    """SAE-Lens' pretrained releases (offline list) and the demo SAEs."""
+    from explorer.demo.bundle import read_manifest
+    from explorer.sources import list_pretrained_releases
+
+    releases = list_pretrained_releases()
+    if args.release:
+        if args.release not in releases:
+            raise ExplorerError(f"'{args.release}' is not an SAE-Lens pretrained release.")
+        return {"release": args.release, "sae_ids": releases[args.release]}
+    return {"demo": [f"demo:{name}" for name in read_manifest().sae_names], "releases": sorted(releases)}
+
+
+def cmd_prompt(args: argparse.Namespace) -> dict[str, Any]:
+    """Tokens, the last token's top features, and each token's top features for a prompt."""
+    from explorer.activations import analyze_prompt, top_features
+    from explorer.features import direct_logit_effects
+
+    explorer = _load(args)
+    analysis = analyze_prompt(explorer, args.text, prepend_bos=args.prepend_bos)
+    last = top_features(analysis.acts[-1], args.k)
+    effects = (
+        {e.feature: e for e in direct_logit_effects(explorer, [f.feature for f in last], n=5)} if last else {}
+    )
+    return {
+        "tokens": analysis.tokens.strings,
+        "truncated": analysis.tokens.truncated,
+        "prepend_bos": analysis.tokens.prepend_bos,
+        "top_features": [{**f.to_dict(), "promoted_tokens": effects[f.feature].top_tokens} for f in last],
+        "per_token": [
+            {"token": token, "top_features": [f.to_dict() for f in top_features(analysis.acts[i], args.k)]}
+            for i, token in enumerate(analysis.tokens.strings)
+        ],
+    }
+
+
+def _dataset_rows(args: argparse.Namespace, explorer: Any) -> Any:
+    from explorer.data import open_dataset, text_file_dataset, token_rows
+
+    dataset = text_file_dataset(args.text_file) if args.text_file else open_dataset(args.dataset)
+    context = args.context_size or explorer.sae.metadata.context_size or 128
+    context = min(context, explorer.model.cfg.n_ctx)
+    prepend = explorer.sae.metadata.prepend_bos
+    return token_rows(
+        dataset, explorer.model.tokenizer, context, True if prepend is None else prepend, args.n_prompts
+    )
+
+
+def cmd_metrics(args: argparse.Namespace) -> dict[str, Any]:
+    """Sparsity and reconstruction metrics on a dataset sample."""
+    from explorer.metrics import compute_metrics
+
+    explorer = _load(args)
+    rows = _dataset_rows(args, explorer)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total} prompts", end="", file=sys.stderr, flush=True)
+
+    result = compute_metrics(
+        explorer, rows, with_loss=not args.no_loss, batch_size=args.batch_size, progress=progress
+    )
+    print(file=sys.stderr)
+    return result.to_dict()
+
+
+def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
+    """Continuations with and without the SAE, and the loss comparison on the prompt."""
+    from explorer.generation import GenerationSettings, compare_loss, generate_pair
+
+    explorer = _load(args)
+    settings = GenerationSettings(args.max_new_tokens, args.temperature, args.seed, not args.no_stop_at_eos)
+    pair = generate_pair(
+        explorer, args.text, settings, use_error_term=args.use_error_term, ablate=args.ablate
+    )
+    loss = compare_loss(explorer, args.text)
+    return {**pair.to_dict(), "loss": loss.to_dict()}
+
+
+def _dataset_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--dataset",
+        default="demo",
+        help="demo, a .txt/.jsonl/.parquet/.csv file, a saved dataset dir, or a hub name",
+    )
+    group.add_argument("--text-file", default=None, help="a text file with one document per line")
+    parser.add_argument("--n-prompts", type=int, default=64, help="rows of context_size tokens to sample")
+    parser.add_argument(
+        "--context-size", type=int, default=None, help="default: the SAE's metadata context_size"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per capability."""
+    parser = argparse.ArgumentParser(
+        prog="python -m explorer", description="SAE Feature Explorer command line"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = _common_options()
+    info = sub.add_parser("info", parents=[common], help="print what a source loads, as JSON")
+    info.set_defaults(handler=cmd_info)
+    prompt = sub.add_parser("prompt", parents=[common], help="feature activations on a prompt")
+    prompt.add_argument("--text", required=True)
+    prompt.add_argument("--k", type=int, default=10)
+    prompt.add_argument("--prepend-bos", action=argparse.BooleanOptionalAction, default=None)
+    prompt.set_defaults(handler=cmd_prompt)
+    metrics = sub.add_parser(
+        "metrics", parents=[common], help="sparsity and reconstruction metrics on a dataset"
+    )
+    _dataset_options(metrics)
+    metrics.add_argument("--batch-size", type=int, default=None, help="default: sized to free memory")
+    metrics.add_argument(
+        "--no-loss", action="store_true", help="skip CE loss and KL (runs the model only to the hook)"
+    )
+    metrics.set_defaults(handler=cmd_metrics)
+    generate = sub.add_parser("generate", parents=[common], help="generate with and without the SAE")
+    generate.add_argument("--text", required=True)
+    generate.add_argument("--max-new-tokens", type=int, default=40)
+    generate.add_argument("--temperature", type=float, default=0.8)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--no-stop-at-eos", action="store_true")
+    generate.add_argument("--use-error-term", action="store_true", help="splice with the SAE's error term")
+    generate.add_argument(
+        "--ablate", type=int, nargs="*", default=[], help="feature ids to zero in the spliced run"
+    )
+    generate.set_defaults(handler=cmd_generate)
+    releases = sub.add_parser("releases", help="list demo SAEs and SAE-Lens pretrained releases")
+    releases.add_argument("release", nargs="?", help="list the SAE ids of this release")
+    releases.set_defaults(handler=cmd_releases)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; return the process exit status."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], Any] = args.handler
+    try:
+        # Libraries print progress to stdout; keep stdout for the JSON answer alone.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = handler(args)
+    except ExplorerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as error:  # an unexpected failure: still one clear line unless debugging
+        if os.environ.get("SAE_EXPLORER_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(error).__name__}: {error} (set SAE_EXPLORER_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return EXIT_UNEXPECTED
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Dataset sources for metrics and feature statistics, tokenized the way SAE-Lens trains.
+
+A dataset source is one string: `demo` (the bundle's held-out split), a local file (`.txt` with one
+document per line, `.jsonl`/`.json`, `.parquet`, `.csv`), a directory saved with
+`Dataset.save_to_disk`, or a Hugging Face Hub dataset name (when the hub is reachable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from sae_lens.tokenization_and_batching import concat_and_batch_sequences
+
+from explorer.demo import bundle
+from explorer.errors import ExplorerError
+from explorer.loading import HUB_OFFLINE_HINT, hub_errors, hub_reachable
+
+TEXT_COLUMNS = ("text", "content", "story", "document")
+TOKEN_COLUMNS = ("input_ids", "tokens")
+FILE_LOADERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+DatasetLike = datasets.Dataset | datasets.IterableDataset
+
+
+def open_dataset(source: str | None) -> DatasetLike:
+    """Open a dataset source (see the module docstring); `None` or `demo` is the demo held-out split."""
+    if source is None or source.strip() in ("", "demo"):
+        return datasets.Dataset.from_parquet(str(bundle.dataset_path()))
+    source = source.strip()
+    path = Path(source).expanduser()
+    if path.is_dir():
+        try:
+            loaded = datasets.load_from_disk(str(path))
+        except (FileNotFoundError, ValueError) as error:
+            raise ExplorerError(
+                f"'{source}' is not a dataset saved with Dataset.save_to_disk: {error}"
+            ) from None
+        return loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded
+    if path.is_file():
+        return _open_file(path)
+    if source.startswith(("/", "./", "../", "~")) or path.suffix in FILE_LOADERS:
+        raise ExplorerError(f"The dataset path '{source}' does not exist.")
+    return _open_hub(source)
+
+
+def text_file_dataset(path: str | Path) -> datasets.Dataset:
+    """A plain text file as a dataset: one document per non-empty line."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ExplorerError(f"The text file '{path}' does not exist.")
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    if not lines:
+        raise ExplorerError(f"The text file '{path}' has no text.")
+    return datasets.Dataset.from_dict({"text": lines})
+
+
+def _open_file(path: Path) -> datasets.Dataset:
+    kind = FILE_LOADERS.get(path.suffix.lower())
+    if kind is None:
+        raise ExplorerError(
+            f"'{path}' is not a dataset file I can read.", hint=f"Use one of {', '.join(FILE_LOADERS)}."
+        )
+    if kind == "text":
+        return text_file_dataset(path)
+    try:
+        loaded = datasets.load_dataset(kind, data_files=str(path), split="train")
+    except Exception as error:  # datasets raises many types for unreadable files
+        raise ExplorerError(f"Could not read '{path}' as {kind}: {error}") from None
+    assert isinstance(loaded, datasets.Dataset)
+    return loaded
+
+
+def _open_hub(name: str) -> DatasetLike:
+    hint = (
+        "Use `demo`, a local file (.txt, .jsonl, .parquet, .csv) or a saved dataset directory. "
+        + HUB_OFFLINE_HINT
+    )
+    with hub_errors(f"dataset '{name}'", hint=hint):
+        return datasets.load_dataset(name, split="train", streaming=hub_reachable())
+
+
+def dataset_column(dataset: DatasetLike) -> tuple[str, bool]:
+    """The column to read and whether it already holds token ids; an error if there is none."""
+    features = dataset.features or {}
+    names = list(features)
+    for name in TOKEN_COLUMNS:
+        if name in names:
+            return name, True
+    for name in TEXT_COLUMNS:
+        if name in names:
+            return name, False
+    for name in names:
+        if getattr(features[name], "dtype", None) == "string":
+            return name, False
+    raise ExplorerError(
+        f"The dataset has no text column (columns: {', '.join(names) or 'none'}).",
+        hint=f"Name the text column one of: {', '.join(TEXT_COLUMNS)}, or give token ids as input_ids.",
+    )
+
+
+def token_rows(
+    dataset: DatasetLike, tokenizer: Any, context_size: int, prepend_bos: bool, n_rows: int
+) -> torch.Tensor:
+    """The first `n_rows` rows [n, context_size] of the dataset tokenized as SAE-Lens' ActivationsStore does.
+
+    Documents are tokenized, concatenated with BOS separators and cut into rows that start with
+    BOS (when `prepend_bos`), via SAE-Lens' own `concat_and_batch_sequences`.
+    """
+    if n_rows <= 0 or context_size <= 1:
+        raise ExplorerError(
+            f"Need a positive number of prompts and a context of at least 2, got {n_rows}, {context_size}."
+        )
+    column, pretokenized = dataset_column(dataset)
+    bos = tokenizer.bos_token_id if prepend_bos else None
+
+    def documents() -> Iterator[torch.Tensor]:
+        for row in dataset:
+            value = row[column]
+            if pretokenized:
+                yield torch.as_tensor(value, dtype=torch.long)
+            elif isinstance(value, str) and value.strip():
+                yield torch.tensor(tokenizer(value, add_special_tokens=False)["input_ids"], dtype=torch.long)
+
+    rows = []
+    for row in concat_and_batch_sequences(
+        documents(), context_size, begin_batch_token_id=bos, sequence_separator_token_id=bos
+    ):
+        rows.append(row)
+        if len(rows) == n_rows:
+            break
+    if not rows:
+        raise ExplorerError(f"The dataset has too little text for one row of {context_size} tokens.")
+    return torch.stack(rows)

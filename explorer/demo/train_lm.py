@@ -1,0 +1,155 @@
+"""Train the demo bundle's tokenizer and language model on the synthetic story corpus.
+
+The tokenizer is a byte-level BPE trained with Hugging Face `tokenizers` and saved in Hugging Face
+format; the model is a small TransformerLens `HookedTransformer` trained from scratch on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from sae_lens.tokenization_and_batching import concat_and_batch_sequences
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+SPECIAL_TOKEN = "<|endoftext|>"  # BOS, EOS and padding, as in GPT-2
+
+
+def train_tokenizer(texts: Sequence[str], vocab_size: int, out_dir: Path) -> PreTrainedTokenizerBase:
+    """Train a byte-level BPE on `texts`, save it in Hugging Face format and load it back from disk."""
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.post_processor = processors.ByteLevel(trim_offsets=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[SPECIAL_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token=SPECIAL_TOKEN,
+        eos_token=SPECIAL_TOKEN,
+        pad_token=SPECIAL_TOKEN,
+        unk_token=SPECIAL_TOKEN,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(str(out_dir))
+    # Loaded from disk: HookedTransformer rebuilds tokenizers from `name_or_path`.
+    return AutoTokenizer.from_pretrained(str(out_dir))
+
+
+@dataclass(frozen=True)
+class LMTrainingConfig:
+    """Hyper-parameters of the demo language model and its training run."""
+
+    n_layers: int = 2
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int = 512
+    n_ctx: int = 256
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup_steps: int = 50
+    weight_decay: float = 0.05
+    seed: int = 0
+
+
+def model_config(cfg: LMTrainingConfig, d_vocab: int, model_name: str) -> HookedTransformerConfig:
+    """The HookedTransformerConfig of the demo model."""
+    return HookedTransformerConfig(
+        n_layers=cfg.n_layers,
+        d_model=cfg.d_model,
+        n_heads=cfg.n_heads,
+        d_head=cfg.d_model // cfg.n_heads,
+        d_mlp=cfg.d_mlp,
+        n_ctx=cfg.n_ctx,
+        d_vocab=d_vocab,
+        act_fn="gelu",
+        normalization_type="LN",
+        positional_embedding_type="standard",
+        model_name=model_name,
+        default_prepend_bos=True,
+        seed=cfg.seed,
+    )
+
+
+def packed_batches(
+    texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, context_size: int
+) -> torch.Tensor:
+    """Tokenize, concatenate with BOS separators and cut into rows of `context_size`, as SAE-Lens does."""
+    bos = tokenizer.bos_token_id
+
+    def token_iter() -> Iterator[torch.Tensor]:
+        for text in texts:
+            yield torch.tensor(tokenizer(text)["input_ids"], dtype=torch.long)
+
+    rows = list(
+        concat_and_batch_sequences(
+            token_iter(),
+            context_size=context_size,
+            begin_batch_token_id=bos,
+            sequence_separator_token_id=bos,
+        )
+    )
+    return torch.stack(rows)  # [n_rows, context_size]
+
+
+def train_language_model(
+    model: HookedTransformer,
+    train_rows: torch.Tensor,
+    cfg: LMTrainingConfig,
+    log_every: int = 50,
+) -> list[float]:
+    """Train `model` for one epoch over `train_rows` with AdamW and warm-up + cosine decay; return losses."""
+    torch.manual_seed(cfg.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    order = torch.randperm(len(train_rows))
+    n_steps = len(train_rows) // cfg.batch_size
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        progress = (step - cfg.warmup_steps) / max(1, n_steps - cfg.warmup_steps)
+        return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    losses: list[float] = []
+    model.train()
+    start = time.time()
+    for step in range(n_steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+        batch = train_rows[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+        loss = model(batch, return_type="loss")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        if step % log_every == 0 or step == n_steps - 1:
+            print(
+                f"  lm step {step + 1}/{n_steps} loss {loss.item():.3f} ({time.time() - start:.0f}s)",
+                flush=True,
+            )
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def mean_next_token_loss(model: HookedTransformer, rows: torch.Tensor, batch_size: int = 32) -> float:
+    """Mean next-token cross-entropy of `model` over all positions of `rows`."""
+    total, count = 0.0, 0
+    for i in range(0, len(rows), batch_size):
+        batch = rows[i : i + batch_size]
+        loss = model(batch, return_type="loss", loss_per_token=True)  # [batch, pos-1]
+        total += loss.sum().item()
+        count += loss.numel()
+    return total / count

@@ -1,0 +1,259 @@
+"""Sparsity and reconstruction metrics of the SAE on a sample of dataset rows.
+
+Definitions (the same as `sae_lens.evals` 6.x, so the numbers can be checked against it; special
+tokens such as BOS are excluded everywhere):
+- L0: number of features > 0 at a token; the mean over tokens.
+- MSE: mean over tokens of the squared error summed over the d_in dimensions, ||x - x̂||².
+- Explained variance: 1 - E||x - x̂||² / (E||x||² - ||E[x]||²), pooled over all tokens. (SAE-Lens
+  before 6.x averaged a per-token ratio; that "legacy" form is not used.)
+- Cosine similarity: mean over tokens of cos(x, x̂).
+- CE loss recovered: (zero - recon) / (zero - orig), with the hook zero-ablated for `zero`; the
+  reconstruction is spliced in at every token but special ones, which keep their activations.
+- KL divergence: mean over tokens of KL(p_orig || p_with_SAE).
+- Density: the fraction of tokens where a feature is > 0. Dead: density 0 on the sample; dense:
+  density > 0.1.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+import torch
+from sae_lens.util import extract_stop_at_layer_from_tlens_hook_name
+from transformer_lens.utils import lm_cross_entropy_loss
+
+from explorer.activations import special_token_mask
+from explorer.errors import ExplorerError
+from explorer.generation import zero_ablation_hook
+from explorer.loading import Explorer
+
+DENSE_THRESHOLD = 0.1
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
+
+
+@dataclass
+class SampleMetrics:
+    """What the sparsity page and `python -m explorer metrics` show."""
+
+    n_prompts: int
+    n_tokens: int
+    l0: float
+    mse: float
+    explained_variance: float
+    cosine_similarity: float
+    ce_loss_orig: float | None
+    ce_loss_recon: float | None
+    ce_loss_zero: float | None
+    kl_div: float | None
+    l0_per_token: torch.Tensor  # [n_tokens]
+    feature_density: torch.Tensor  # [d_sae] measured on the sample
+
+    @property
+    def ce_loss_recovered(self) -> float | None:
+        """(zero - recon) / (zero - orig)."""
+        if self.ce_loss_orig is None or self.ce_loss_recon is None or self.ce_loss_zero is None:
+            return None
+        denominator = self.ce_loss_zero - self.ce_loss_orig
+        return None if abs(denominator) < 1e-9 else (self.ce_loss_zero - self.ce_loss_recon) / denominator
+
+    @property
+    def dead_features(self) -> int:
+        """Features that never fired on the sample."""
+        return int((self.feature_density == 0).sum())
+
+    @property
+    def dense_features(self) -> int:
+        """Features that fired on more than 10% of tokens."""
+        return int((self.feature_density > DENSE_THRESHOLD).sum())
+
+    @property
+    def mean_density(self) -> float:
+        """Mean over features of their firing density (= L0 / d_sae)."""
+        return float(self.feature_density.mean())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (no per-token or per-feature arrays)."""
+        return {
+            "n_prompts": self.n_prompts,
+            "n_tokens": self.n_tokens,
+            "l0": self.l0,
+            "mse": self.mse,
+            "explained_variance": self.explained_variance,
+            "cosine_similarity": self.cosine_similarity,
+            "ce_loss_orig": self.ce_loss_orig,
+            "ce_loss_recon": self.ce_loss_recon,
+            "ce_loss_zero": self.ce_loss_zero,
+            "ce_loss_recovered": self.ce_loss_recovered,
+            "kl_div": self.kl_div,
+            "dead_features": self.dead_features,
+            "dense_features": self.dense_features,
+            "mean_density": self.mean_density,
+        }
+
+
+def available_memory_bytes(device: str) -> int:
+    """Free memory on `device` (CUDA: free device memory; otherwise: available system memory)."""
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    return int(psutil.virtual_memory().available)
+
+
+def auto_batch_size(
+    explorer: Explorer, context_size: int, with_loss: bool, budget_fraction: float = 0.25
+) -> int:
+    """Rows per batch so that one batch's activations and logits use at most `budget_fraction` of free memory."""
+    cfg = explorer.model.cfg
+    bytes_per_value = 2 if explorer.dtype in ("bfloat16", "float16") else 4
+    per_token = explorer.sae.d_sae * 4 * 2 + cfg.d_model * bytes_per_value * cfg.n_layers * 12
+    if with_loss:
+        per_token += cfg.d_vocab * 4 * 4  # logits and log-probs of the original and the spliced run
+    rows = int(available_memory_bytes(explorer.device) * budget_fraction // (per_token * context_size))
+    return max(1, min(64, rows))
+
+
+class _Accumulator:
+    """Running sums over batches (float64 on CPU for the variance, as SAE-Lens does)."""
+
+    def __init__(self, d_in: int, d_sae: int) -> None:
+        self.n_tokens = 0
+        self.sum_x = torch.zeros(d_in, dtype=torch.float64)
+        self.sum_sq_norm = 0.0
+        self.sum_sq_err = 0.0
+        self.sum_cos = 0.0
+        self.fire_counts = torch.zeros(d_sae, dtype=torch.float64)
+        self.l0s: list[torch.Tensor] = []
+        self.ce = {"orig": 0.0, "recon": 0.0, "zero": 0.0}
+        self.kl = 0.0
+        self.n_loss_tokens = 0
+
+    def add_reconstruction(self, x: torch.Tensor, x_hat: torch.Tensor, feats: torch.Tensor) -> None:
+        x, x_hat = x.double().cpu(), x_hat.double().cpu()  # [n, d_in]
+        fires = (feats > 0).cpu()  # [n, d_sae]
+        self.n_tokens += len(x)
+        self.sum_x += x.sum(0)
+        self.sum_sq_norm += x.pow(2).sum().item()
+        self.sum_sq_err += (x - x_hat).pow(2).sum().item()
+        self.sum_cos += torch.nn.functional.cosine_similarity(x, x_hat, dim=-1).sum().item()
+        self.fire_counts += fires.sum(0)
+        self.l0s.append(fires.sum(-1))
+
+    def add_losses(
+        self, orig: torch.Tensor, recon: torch.Tensor, zero: torch.Tensor, kl: torch.Tensor
+    ) -> None:
+        self.ce["orig"] += orig.sum().item()
+        self.ce["recon"] += recon.sum().item()
+        self.ce["zero"] += zero.sum().item()
+        self.kl += kl.sum().item()
+        self.n_loss_tokens += orig.numel()
+
+
+@torch.no_grad()
+def _process_batch(explorer: Explorer, tokens: torch.Tensor, with_loss: bool, acc: _Accumulator) -> None:
+    model, sae, hook = explorer.model, explorer.sae.sae, explorer.hook_name
+    tokens = tokens.to(explorer.device)
+    mask = special_token_mask(tokens, model.tokenizer)  # [b, ctx]
+    head = explorer.sae.metadata.hook_head_index
+    with explorer.lock:
+        stop = None if with_loss else extract_stop_at_layer_from_tlens_hook_name(hook)
+        logits, cache = model.run_with_cache(tokens, names_filter=[hook], stop_at_layer=stop)
+        full_acts = cache[hook]
+        x = full_acts if head is None else full_acts[..., head, :]
+        feats = sae.encode(x)
+        x_hat = sae.decode(feats).to(x.dtype)
+        acc.add_reconstruction(x[mask], x_hat[mask], feats[mask])
+        if not with_loss:
+            return
+
+        def splice(acts: torch.Tensor, hook: Any) -> torch.Tensor:  # noqa: ARG001
+            # The reconstruction replaces the activations except at special tokens, as in SAE-Lens' evals.
+            if head is None:
+                return torch.where(mask[..., None], x_hat, acts)
+            acts[..., head, :] = torch.where(mask[..., None], x_hat, acts[..., head, :])
+            return acts
+
+        recon_logits = model.run_with_hooks(tokens, fwd_hooks=[(hook, splice)])
+        zero_logits = model.run_with_hooks(tokens, fwd_hooks=[(hook, zero_ablation_hook)])
+    loss_mask = mask[:, :-1]  # position t predicts t + 1; drop positions whose input is special
+    losses = [
+        lm_cross_entropy_loss(lg.float(), tokens, per_token=True)[loss_mask]
+        for lg in (logits, recon_logits, zero_logits)
+    ]
+    log_p = logits.float().log_softmax(-1)
+    log_q = recon_logits.float().log_softmax(-1)
+    kl = (log_p.exp() * (log_p - log_q)).sum(-1)[mask]
+    acc.add_losses(*losses, kl)
+
+
+def compute_metrics(
+    explorer: Explorer,
+    rows: torch.Tensor,
+    with_loss: bool = True,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> SampleMetrics:
+    """Metrics of the SAE over `rows` [n, ctx] (special tokens excluded); see the module docstring.
+
+    With `with_loss=False` the model runs only up to the hook (`stop_at_layer`). The batch size
+    adapts to free memory and halves on out-of-memory errors.
+    """
+    n_rows, context_size = rows.shape
+    batch = batch_size or auto_batch_size(explorer, context_size, with_loss)
+    acc = _Accumulator(explorer.sae.d_in, explorer.sae.d_sae)
+    done = 0
+    while done < n_rows:
+        chunk = rows[done : done + batch]
+        try:
+            _process_batch(explorer, chunk, with_loss, acc)
+        except torch.OutOfMemoryError:
+            free_memory(explorer.device)
+            if batch == 1:
+                raise ExplorerError(
+                    "Out of memory even with one prompt per batch.",
+                    hint="Use a shorter context, bfloat16, a smaller model, or turn off the loss metrics "
+                    "(then the model runs only up to the hook).",
+                ) from None
+            batch = max(1, batch // 2)
+            continue
+        done += len(chunk)
+        if progress is not None:
+            progress(done, n_rows)
+    if acc.n_tokens == 0:
+        raise ExplorerError("The sample has no tokens to measure (only special tokens).")
+    return _finish(acc, n_rows, with_loss)
+
+
+def free_memory(device: str) -> None:
+    """Release cached memory after an out-of-memory error."""
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def _finish(acc: _Accumulator, n_rows: int, with_loss: bool) -> SampleMetrics:
+    n = acc.n_tokens
+    mean_x = acc.sum_x / n
+    total_variance = acc.sum_sq_norm / n - mean_x.pow(2).sum().item()
+    mse = acc.sum_sq_err / n
+    l0_per_token = torch.cat(acc.l0s)
+    losses = (
+        {k: v / acc.n_loss_tokens for k, v in acc.ce.items()} if with_loss and acc.n_loss_tokens else None
+    )
+    return SampleMetrics(
+        n_prompts=n_rows,
+        n_tokens=n,
+        l0=float(l0_per_token.float().mean()),
+        mse=mse,
+        explained_variance=1 - mse / total_variance if total_variance > 1e-12 else float("nan"),
+        cosine_similarity=acc.sum_cos / n,
+        ce_loss_orig=losses["orig"] if losses else None,
+        ce_loss_recon=losses["recon"] if losses else None,
+        ce_loss_zero=losses["zero"] if losses else None,
+        kl_div=acc.kl / n if with_loss else None,
+        l0_per_token=l0_per_token,
+        feature_density=(acc.fire_counts / n).float(),
+    )

@@ -1,0 +1,101 @@
+"""Generation and loss with and without the SAE spliced in, and an answer check like test_prompt."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer.errors import ExplorerError
+from explorer.generation import GenerationSettings, check_answer, compare_loss, generate_pair
+from explorer.logits import parse_feature_ids
+from explorer.plots import loss_difference_chart
+from explorer.ui import current_explorer, prompt_inputs, show_error
+
+st.title("Generation and loss")
+explorer = current_explorer()
+text, prepend_bos = prompt_inputs(explorer)
+
+with st.expander("Splicing", expanded=False):
+    use_error_term = st.toggle(
+        "Splice with the error term", value=False,
+        help="Adds back the SAE's reconstruction error, so the spliced model equals the original and "
+        "ablating a feature isolates that feature's effect.",
+    )  # fmt: skip
+    ablate_text = st.text_input(
+        "Ablate features (set to zero in the spliced run)", placeholder="e.g. 12, 345"
+    )
+
+try:
+    ablate = parse_feature_ids(ablate_text)
+except ExplorerError as error:
+    show_error(error)
+    st.stop()
+
+st.subheader("Generate")
+c1, c2, c3, c4 = st.columns(4)
+temperature = c1.number_input("Temperature", 0.0, 2.0, 0.8, 0.1)
+max_new_tokens = c2.number_input("Max new tokens", 1, 256, 40)
+seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
+stop_at_eos = c4.toggle("Stop at EOS", value=True)
+if st.button("Generate", type="primary"):
+    settings = GenerationSettings(int(max_new_tokens), float(temperature), int(seed), stop_at_eos)
+    try:
+        with st.spinner("Generating…"):
+            st.session_state["generation"] = generate_pair(explorer, text, settings, use_error_term, ablate)
+    except ExplorerError as error:
+        show_error(error)
+pair = st.session_state.get("generation")
+if pair is not None and pair.prompt == text:
+    left, right = st.columns(2)
+    left.markdown("**Model alone**")
+    left.code(pair.prompt + pair.base, language=None, wrap_lines=True)
+    right.markdown("**With the SAE spliced in**" + (" (error term on)" if pair.use_error_term else ""))
+    right.code(pair.prompt + pair.with_sae, language=None, wrap_lines=True)
+    st.caption(f"Same seed ({pair.settings.seed}) for both: the only difference is the splice.")
+
+st.subheader("Next-token loss on the prompt")
+try:
+    loss = compare_loss(explorer, text, prepend_bos)
+except ExplorerError as error:
+    show_error(error)
+    st.stop()
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Original", f"{loss.ce_loss_orig:.3f}")
+m2.metric(
+    "With SAE",
+    f"{loss.ce_loss_recon:.3f}",
+    f"{loss.ce_loss_recon - loss.ce_loss_orig:+.3f}",
+    delta_color="inverse",
+)
+m3.metric("Hook zero-ablated", f"{loss.ce_loss_zero:.3f}")
+m4.metric("CE loss recovered", f"{loss.ce_loss_recovered:.3f}")
+st.caption(
+    "Mean next-token cross-entropy (nats) over the prompt. CE loss recovered = (zero − recon) / (zero − orig): "
+    "1 means the SAE preserves the model's loss, 0 means it is no better than zeroing the hook."
+)
+st.plotly_chart(
+    loss_difference_chart(loss.tokens.strings, loss.loss_orig, loss.loss_recon), use_container_width=True
+)
+
+st.subheader("Answer check")
+st.caption(
+    "Like TransformerLens' test_prompt: the probability and rank of the answer's first token after the prompt."
+)
+answer = st.text_input("Answer", value=" Lily" if text.rstrip().endswith("named") else "")
+if answer.strip():
+    try:
+        check = check_answer(explorer, text, answer, use_error_term, ablate, prepend_bos)
+    except ExplorerError as error:
+        show_error(error)
+        st.stop()
+    st.caption(f"Answer tokens: {check.answer_tokens} (the first is scored)")
+    left, right = st.columns(2)
+    for column, title, ranking in (
+        (left, "Model alone", check.base),
+        (right, "With the SAE", check.with_sae),
+    ):
+        column.markdown(f"**{title}**: probability {ranking.probability:.4f}, rank {ranking.rank}")
+        column.dataframe(
+            pd.DataFrame({"token": [repr(t) for t in ranking.top_tokens], "probability": ranking.top_probabilities}),
+            hide_index=True, use_container_width=True,
+        )  # fmt: skip

@@ -1,0 +1,52 @@
+"""Home: what the app is, what is loaded, and what each page is for."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer.ui import current_explorer
+
+st.title("SAE Feature Explorer")
+st.markdown(
+    "Explore the features of a sparse autoencoder (SAE) trained on a language model's activations: "
+    "which features fire on your text, what they promote, and how much of the model the SAE preserves. "
+    "Pick the SAE in the sidebar: a demo SAE shipped with the app (works offline), a local directory "
+    "saved by SAE-Lens, an SAE-Lens pretrained release (`RELEASE:SAE_ID`, needs the hub or a local "
+    "Hugging Face cache), or a finished training run (`run:ID`)."
+)
+
+explorer = current_explorer()
+info = explorer.info()
+st.subheader("Loaded")
+cols = st.columns(4)
+cols[0].metric("Model", info["model_name"])
+cols[1].metric("Hook", info["hook_name"])
+cols[2].metric("Features (d_sae)", f"{info['d_sae']:,}")
+cols[3].metric("Architecture", info["architecture"])
+st.caption(
+    f"Model: {info['n_layers']} layers, d_model {info['d_model']}, context {info['n_ctx']}, "
+    f"vocabulary {info['d_vocab']:,}. SAE read from `{info['sae_path']}`. "
+    f"Context size {info['context_size']}, prepend BOS {info['prepend_bos']} (from the SAE's metadata)."
+)
+if explorer.sae.hook_name_mapped_from:
+    st.info(
+        f"This SAE names its hook as the Hugging Face module `{explorer.sae.hook_name_mapped_from}`; "
+        f"it is attached at the TransformerLens hook `{explorer.hook_name}`."
+    )
+
+st.subheader("Pages")
+st.markdown(
+    """
+- **Prompt activations**: type text and see a feature's activation on each token, a token × feature
+  heatmap, and every feature active at a chosen token.
+- **Top features**: the k strongest features at the last token, a chosen token, or over the whole
+  prompt (max, mean or firing count), with their density, the tokens they promote and Neuronpedia links.
+- **Feature-subset logits**: splice in a reconstruction from only some features (top-k, random, or typed
+  ids) and compare the next-token distribution with the model and the full SAE; each feature's direct
+  logit effect.
+- **Generation and loss**: generate with and without the SAE from the same seed; the prompt's loss
+  original / with the SAE / zero-ablated, CE loss recovered, a per-token loss chart, and an answer check.
+- **Sparsity and reconstruction**: on a dataset sample, L0 and feature-density histograms, dead and dense
+  features, MSE, explained variance, cosine similarity, CE loss recovered and KL divergence.
+"""
+)

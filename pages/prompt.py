@@ -1,0 +1,50 @@
+"""Prompt activations: a feature's activation on each token, a token x feature heatmap, a token's active features."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer.activations import aggregate_activations, top_features
+from explorer.plots import activation_heatmap, token_label, tokens_html
+from explorer.ui import current_explorer, prompt_section
+
+st.title("Prompt activations")
+st.caption(
+    "Which SAE features fire on each token of your text. Activations are the SAE encoder's output at the hook."
+)
+explorer = current_explorer()
+analysis = prompt_section(explorer)
+tokens = analysis.tokens.strings
+
+over_prompt = top_features(aggregate_activations(analysis, "max"), 20)
+default_feature = over_prompt[0].feature if over_prompt else 0
+feature = st.number_input(
+    "Feature to colour the tokens by", min_value=0, max_value=explorer.sae.d_sae - 1, value=default_feature,
+    help="Defaults to the feature with the highest activation anywhere in the prompt.",
+)  # fmt: skip
+values = analysis.acts[:, int(feature)].tolist()
+st.markdown(f"**Feature {int(feature)}** · max activation {max(values):.3f} (hover a token for its value)")
+st.html(tokens_html(tokens, values, label=f"f{int(feature)}"))
+
+st.subheader("Tokens × top features")
+n_heat = st.slider("Features in the heatmap (highest max activation over the prompt)", 5, 50, 15)
+heat_features = [f.feature for f in top_features(aggregate_activations(analysis, "max"), n_heat)]
+if heat_features:
+    st.plotly_chart(activation_heatmap(tokens, analysis.acts, heat_features), use_container_width=True)
+else:
+    st.info("No feature fires on this prompt.")
+
+st.subheader("Active features at a token")
+position = st.select_slider(
+    "Token",
+    options=list(range(len(tokens))),
+    value=len(tokens) - 1,
+    format_func=lambda i: token_label(i, tokens[i]),
+)
+active = analysis.active_at(position)
+st.caption(f"{len(active)} features are active (> 0) at token {token_label(position, tokens[position])}.")
+st.dataframe(
+    pd.DataFrame([{"feature": f.feature, "activation": f.activation} for f in active]),
+    hide_index=True, use_container_width=True, height=min(400, 40 + 35 * max(1, len(active))),
+)  # fmt: skip

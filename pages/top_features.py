@@ -1,0 +1,79 @@
+"""Top-k features for the last token, a chosen token, or the whole prompt, with density and promoted tokens."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer.activations import aggregate_activations, top_features
+from explorer.features import density_from_file, direct_logit_effects, neuronpedia_url
+from explorer.plots import token_label
+from explorer.ui import current_explorer, prompt_section
+
+MODES = {
+    "Last token": "last",
+    "A chosen token": "token",
+    "Whole prompt: max": "max",
+    "Whole prompt: mean": "mean",
+    "Whole prompt: firing count": "count",
+}
+
+st.title("Top features")
+explorer = current_explorer()
+analysis = prompt_section(explorer)
+tokens = analysis.tokens.strings
+
+left, right = st.columns([2, 1])
+mode_label = left.radio("Rank features by their activation at", list(MODES), horizontal=True)
+mode = MODES[mode_label]
+k = right.slider("k", 1, 100, 10)
+position = None
+if mode == "token":
+    position = st.select_slider(
+        "Token",
+        options=list(range(len(tokens))),
+        value=len(tokens) - 1,
+        format_func=lambda i: token_label(i, tokens[i]),
+    )
+ignore_bos = mode in ("max", "mean", "count") and st.checkbox("Ignore the BOS token", value=True)
+
+values = aggregate_activations(analysis, mode, position=position, ignore_bos=ignore_bos)  # type: ignore[arg-type]
+top = top_features(values, k)
+if not top:
+    st.info("No feature fires here.")
+    st.stop()
+
+density = density_from_file(explorer)
+effects = {e.feature: e for e in direct_logit_effects(explorer, [f.feature for f in top], n=5)}
+column = "firing positions" if mode == "count" else "activation"
+rows = []
+for f in top:
+    rows.append(
+        {
+            "feature": f.feature,
+            column: f.activation,
+            "density": None if density is None else float(density[f.feature]),
+            "promotes": " ".join(repr(t) for t in effects[f.feature].top_tokens),
+            "neuronpedia": neuronpedia_url(explorer, f.feature),
+        }
+    )
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    use_container_width=True,
+    column_config={
+        "density": st.column_config.NumberColumn(
+            format="%.2e", help="Firing frequency from sparsity.safetensors"
+        ),
+        "promotes": st.column_config.TextColumn(
+            help="Top tokens of W_dec[f] @ W_U (final LayerNorm not applied)"
+        ),
+        "neuronpedia": st.column_config.LinkColumn(display_text="open"),
+    },
+)
+if density is None:
+    st.caption(
+        "This SAE has no sparsity.safetensors: see the Sparsity page for density measured on a dataset."
+    )
+if not explorer.sae.neuronpedia_id:
+    st.caption("No Neuronpedia id for this SAE, so no Neuronpedia links.")

@@ -1,0 +1,136 @@
+"""The command line prints JSON on success and one clear line (exit 2, no traceback) on user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from explorer.demo import bundle
+
+ROOT = Path(__file__).resolve().parent.parent
+INFO_KEYS = {
+    "model_name",
+    "hook_name",
+    "d_in",
+    "d_sae",
+    "architecture",
+    "device",
+    "dtype",
+    "sae_path",
+    "model_path",
+}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m explorer ARGS` in a fresh process, offline."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "explorer", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_info_demo() -> None:
+    result = run_cli("info", "--sae", "demo", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert set(info) >= INFO_KEYS
+    assert info["model_name"] == bundle.DEMO_MODEL_NAME
+    assert (info["device"], info["dtype"]) == ("cpu", "float32")
+    assert Path(info["sae_path"]).is_dir() and Path(info["model_path"]).is_dir()
+
+
+def test_info_saved_directory_and_overrides(saved_sae_dir: Path) -> None:
+    result = run_cli("info", "--sae", str(saved_sae_dir), "--device", "cpu", "--dtype", "bfloat16")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["sae_path"] == str(saved_sae_dir)
+    assert info["dtype"] == "bfloat16"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sae", "/no/such/dir"], "does not exist"),
+        (["--sae", "demo:nope"], "Unknown demo SAE"),
+        (["--sae", "demo", "--model", "not-a-model"], "Unknown model 'not-a-model'"),
+        (["--sae", "demo", "--dtype", "float8"], "Unknown dtype"),
+        (["--sae", "gpt2-small-res-jb:blocks.8.hook_resid_pre"], "Hub is unreachable"),
+    ],
+)
+def test_info_errors_are_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
+    result = run_cli("info", *args, env={"HF_HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] != []
+
+
+def test_releases_lists_demo_and_pretrained() -> None:
+    result = run_cli("releases")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert "gpt2-small-res-jb" in listing["releases"]
+    assert listing["demo"][0].startswith("demo:")
+
+
+def test_prompt_command_matches_the_library(demo) -> None:  # noqa: ANN001
+    from explorer.activations import analyze_prompt, top_features
+
+    text = "Once upon a time, there was a little girl named Lily."
+    result = run_cli("prompt", "--sae", "demo", "--device", "cpu", "--text", text, "--k", "5")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    analysis = analyze_prompt(demo, text)
+    assert out["tokens"] == analysis.tokens.strings
+    expected = top_features(analysis.acts[-1], 5)
+    assert [f["feature"] for f in out["top_features"]] == [f.feature for f in expected]
+    assert [f["activation"] for f in out["top_features"]] == pytest.approx(
+        [f.activation for f in expected], rel=1e-5
+    )
+    assert len(out["per_token"]) == len(out["tokens"])
+
+
+def test_metrics_command(tmp_path: Path) -> None:
+    text_file = tmp_path / "docs.txt"
+    text_file.write_text("Tom had a red ball. He was happy.\nMia saw a cat in the garden.\n" * 40)
+    result = run_cli(
+        "metrics", "--sae", "demo", "--device", "cpu", "--text-file", str(text_file), "--n-prompts", "4"
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    keys = {"l0", "mse", "explained_variance", "cosine_similarity", "ce_loss_orig", "ce_loss_recon", "ce_loss_zero",
+            "ce_loss_recovered", "kl_div", "dead_features", "n_tokens"}  # fmt: skip
+    assert set(out) >= keys
+    assert out["ce_loss_recovered"] == pytest.approx(
+        (out["ce_loss_zero"] - out["ce_loss_recon"]) / (out["ce_loss_zero"] - out["ce_loss_orig"]), rel=1e-6
+    )
+    assert out["n_prompts"] == 4
+
+
+def test_metrics_command_bad_dataset(tmp_path: Path) -> None:
+    result = run_cli("metrics", "--sae", "demo", "--dataset", str(tmp_path / "missing.jsonl"))
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "nums.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+    result = run_cli("metrics", "--sae", "demo", "--dataset", str(tmp_path / "nums.jsonl"))
+    assert result.returncode == 2 and "no text column" in result.stderr
+
+
+def test_generate_command_is_reproducible() -> None:
+    args = ("generate", "--sae", "demo", "--device", "cpu", "--text", "Once upon a time", "--max-new-tokens", "10",
+            "--seed", "7")  # fmt: skip
+    first, second = run_cli(*args), run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert out == json.loads(second.stdout)
+    assert {"base", "with_sae", "loss"} <= set(out) and out["loss"]["ce_loss_recovered"] is not None
