@@ -19,11 +19,19 @@ from explorer.loading import (
     resolve_device,
     resolve_dtype,
 )
-from explorer.ui import EXPLORER_KEY, show_error, summary_rows
+from explorer.ui import EXPLORER_KEY, OTHER_SOURCE, show_error, summary_rows
 
 st.set_page_config(page_title="SAE Feature Explorer", page_icon=":material/biotech:", layout="wide")
 
-OTHER_SOURCE = "Other: directory, RELEASE:SAE_ID or run:ID"
+PAGES = [  # (file in pages/, title, material icon, url path)
+    ("prompt", "Prompt activations", "text_fields", "prompt"),
+    ("top_features", "Top features", "leaderboard", "top"),
+    ("feature", "Feature dashboard", "insights", "feature"),
+    ("logit_view", "Feature-subset logits", "filter_alt", "logits"),
+    ("generation", "Generation and loss", "edit_note", "generation"),
+    ("sparsity", "Sparsity and reconstruction", "bar_chart", "sparsity"),
+    ("training", "Train an SAE", "model_training", "training"),
+]
 
 
 @st.cache_resource(show_spinner="Loading SAE…", max_entries=8)
@@ -90,30 +98,9 @@ def sidebar_summary(explorer: Explorer) -> None:
 
 def main() -> None:
     """Render the sidebar, load what it names, and run the selected page."""
-    pages = [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page(
-            "pages/prompt.py", title="Prompt activations", icon=":material/text_fields:", url_path="prompt"
-        ),
-        st.Page("pages/top_features.py", title="Top features", icon=":material/leaderboard:", url_path="top"),
-        st.Page(
-            "pages/logit_view.py",
-            title="Feature-subset logits",
-            icon=":material/filter_alt:",
-            url_path="logits",
-        ),
-        st.Page(
-            "pages/generation.py",
-            title="Generation and loss",
-            icon=":material/edit_note:",
-            url_path="generation",
-        ),
-        st.Page(
-            "pages/sparsity.py",
-            title="Sparsity and reconstruction",
-            icon=":material/bar_chart:",
-            url_path="sparsity",
-        ),
+    pages = [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)] + [
+        st.Page(f"pages/{file}.py", title=title, icon=f":material/{icon}:", url_path=url)
+        for file, title, icon, url in PAGES
     ]
     navigation = st.navigation(pages)
     st.session_state[EXPLORER_KEY] = None

@@ -125,6 +125,124 @@ def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
     return {**pair.to_dict(), "loss": loss.to_dict()}
 
 
+def _stats(args: argparse.Namespace, explorer: Any) -> tuple[Any, bool]:
+    from explorer.stats_cache import get_feature_stats
+
+    dataset = f"file:{args.text_file}" if args.text_file else args.dataset
+
+    def progress(done: int, total: int, rate: float) -> None:
+        print(f"\r{done:,}/{total:,} tokens, {rate:,.0f} tokens/s", end="", file=sys.stderr, flush=True)
+
+    stats, cached = get_feature_stats(explorer, dataset, args.n_tokens, args.context_size, progress=progress)
+    if not cached:
+        print(file=sys.stderr)
+    return stats, cached
+
+
+def cmd_stats(args: argparse.Namespace) -> dict[str, Any]:
+    """Build (or reuse) the feature-statistics cache and summarise it."""
+    from explorer.stats_cache import entry_dir, stats_key
+
+    explorer = _load(args)
+    stats, cached = _stats(args, explorer)
+    key = stats_key(explorer, stats.meta["key"]["dataset"], args.n_tokens, stats.context_size)
+    density = stats.density
+    return {
+        "n_tokens": stats.n_tokens,
+        "context_size": stats.context_size,
+        "from_cache": cached,
+        "seconds": round(stats.seconds, 3),
+        "cache_dir": str(entry_dir(key)),
+        "dead_features": int((density == 0).sum()),
+        "mean_density": float(density.mean()),
+        "max_activation": float(stats.max_acts.max()),
+    }
+
+
+def cmd_feature(args: argparse.Namespace) -> dict[str, Any]:
+    """One feature's dashboard as JSON (statistics computed first if not cached)."""
+    from explorer.feature_stats import histogram, nearest_by_decoder, quantile_examples, top_examples
+    from explorer.features import check_feature_ids, direct_logit_effects
+
+    explorer = _load(args)
+    feature = check_feature_ids(explorer, [args.id])[0]
+    stats, _ = _stats(args, explorer)
+    effect = direct_logit_effects(explorer, [feature], n=10)[0].to_dict()
+    centres, counts = histogram(stats, feature)
+    return {
+        "feature": feature,
+        "density": float(stats.density[feature]),
+        "max_activation": float(stats.max_acts[feature]),
+        "mean_activation_when_active": float(stats.mean_nonzero[feature]),
+        "top_examples": [e.to_dict() for e in top_examples(stats, explorer, feature)],
+        "quantile_examples": {
+            label: [e.to_dict() for e in band] for label, band in quantile_examples(stats, explorer, feature)
+        },
+        "histogram": {"bin_centres": centres, "counts": counts},
+        "top_logits": effect["top_logits"],
+        "bottom_logits": effect["bottom_logits"],
+        "nearest_features": [{"feature": f, "cosine": c} for f, c in nearest_by_decoder(explorer, feature)],
+    }
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    """Create a run from a spec file, train it in its own process, stream progress to stderr."""
+    import time
+    from pathlib import Path
+
+    from explorer.training import TrainSpec, create_run, read_metrics, refresh, start_worker
+
+    try:
+        spec = TrainSpec.from_dict(json.loads(Path(args.spec).read_text()))
+    except OSError as error:
+        raise ExplorerError(f"Cannot read the spec file: {error}.") from None
+    except (json.JSONDecodeError, TypeError) as error:
+        raise ExplorerError(f"The spec file is not a valid spec: {error}.") from None
+    run_dir = create_run(spec)
+    start_worker(run_dir)
+    print(f"run {run_dir.name} started; log: {run_dir / 'log.txt'}", file=sys.stderr)
+    try:
+        while (status := refresh(run_dir)) is not None and status.state in ("queued", "running"):
+            metrics = read_metrics(run_dir)
+            if metrics:
+                done = metrics[-1]["tokens"]
+                print(f"\r{done:,}/{spec.training_tokens:,} tokens", end="", file=sys.stderr, flush=True)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        from explorer.training import cancel_run
+
+        status = cancel_run(run_dir)
+    print(file=sys.stderr)
+    assert status is not None
+    if status.state == "failed":
+        raise ExplorerError(f"Run {run_dir.name} failed: {status.error}")
+    return {
+        "run_dir": str(run_dir),
+        "id": run_dir.name,
+        "status": status.state,
+        "sae_path": str(run_dir / "sae"),
+    }
+
+
+def cmd_runs(args: argparse.Namespace) -> list[dict[str, Any]]:  # noqa: ARG001
+    """Every training run: id, status, progress, sae_path."""
+    from explorer.training import list_runs
+
+    return [info.to_dict() for info in list_runs()]
+
+
+def cmd_cancel(args: argparse.Namespace) -> dict[str, Any]:
+    """Cancel a queued or running run."""
+    from explorer.paths import runs_dir
+    from explorer.sources import parse_sae_source
+    from explorer.training import cancel_run
+
+    run_id = parse_sae_source(f"run:{args.id}").name  # validates the id
+    if not (runs_dir() / run_id).is_dir():
+        raise ExplorerError(f"No run '{run_id}' in {runs_dir()}.")
+    return {"id": run_id, "status": cancel_run(runs_dir() / run_id).state}
+
+
 def _dataset_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
@@ -173,6 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--ablate", type=int, nargs="*", default=[], help="feature ids to zero in the spliced run"
     )
     generate.set_defaults(handler=cmd_generate)
+    stats = sub.add_parser("stats", parents=[common], help="compute (or reuse) every feature's statistics")
+    _dataset_options(stats)
+    stats.add_argument("--n-tokens", type=int, default=65_536)
+    stats.set_defaults(handler=cmd_stats)
+    feature = sub.add_parser("feature", parents=[common], help="one feature's dashboard as JSON")
+    feature.add_argument("--id", type=int, required=True)
+    _dataset_options(feature)
+    feature.add_argument("--n-tokens", type=int, default=65_536)
+    feature.set_defaults(handler=cmd_feature)
+    train = sub.add_parser("train", help="train an SAE from a spec file (see examples/train-demo.json)")
+    train.add_argument("spec")
+    train.set_defaults(handler=cmd_train)
+    sub.add_parser("runs", help="list training runs").set_defaults(handler=cmd_runs)
+    cancel = sub.add_parser("cancel", help="cancel a training run")
+    cancel.add_argument("id")
+    cancel.set_defaults(handler=cmd_cancel)
     releases = sub.add_parser("releases", help="list demo SAEs and SAE-Lens pretrained releases")
     releases.add_argument("release", nargs="?", help="list the SAE ids of this release")
     releases.set_defaults(handler=cmd_releases)

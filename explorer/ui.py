@@ -11,6 +11,14 @@ from explorer.errors import ExplorerError
 from explorer.loading import Explorer
 
 EXPLORER_KEY = "explorer"
+OTHER_SOURCE = "Other: directory, RELEASE:SAE_ID or run:ID"
+
+
+def select_source(source: str) -> None:
+    """Point the sidebar's source picker at `source` for the next run (e.g. a finished training run)."""
+    st.session_state["sae_choice"] = OTHER_SOURCE
+    st.session_state["sae_other"] = source
+    st.query_params["sae"] = source
 
 
 def current_explorer() -> Explorer:

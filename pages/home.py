@@ -41,11 +41,18 @@ st.markdown(
   heatmap, and every feature active at a chosen token.
 - **Top features**: the k strongest features at the last token, a chosen token, or over the whole
   prompt (max, mean or firing count), with their density, the tokens they promote and Neuronpedia links.
+- **Feature dashboard**: one feature in depth, as Neuronpedia shows it: density, activation histogram,
+  max-activating and quantile examples, the tokens it promotes, nearest features, your own text, and a
+  search for the features that promote or fire on a token. Statistics come from one pass over a
+  dataset sample, cached on disk. Link to a feature with `?feature=123`.
 - **Feature-subset logits**: splice in a reconstruction from only some features (top-k, random, or typed
   ids) and compare the next-token distribution with the model and the full SAE; each feature's direct
   logit effect.
 - **Generation and loss**: generate with and without the SAE from the same seed; the prompt's loss
   original / with the SAE / zero-ablated, CE loss recovered, a per-token loss chart, and an answer check.
+- **Train an SAE**: launch SAE-Lens training runs from a form (any training architecture, its own sparsity
+  parameter, width, schedule, buffer sizes), watch loss, L0, explained variance and dead features live,
+  cancel (a checkpoint is saved), resume, and open the trained SAE here.
 - **Sparsity and reconstruction**: on a dataset sample, L0 and feature-density histograms, dead and dense
   features, MSE, explained variance, cosine similarity, CE loss recovered and KL divergence.
 """

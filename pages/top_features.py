@@ -54,6 +54,7 @@ for f in top:
             column: f.activation,
             "density": None if density is None else float(density[f.feature]),
             "promotes": " ".join(repr(t) for t in effects[f.feature].top_tokens),
+            "dashboard": f"feature?feature={f.feature}&sae={explorer.sae.source.text}",
             "neuronpedia": neuronpedia_url(explorer, f.feature),
         }
     )
@@ -68,6 +69,7 @@ st.dataframe(
         "promotes": st.column_config.TextColumn(
             help="Top tokens of W_dec[f] @ W_U (final LayerNorm not applied)"
         ),
+        "dashboard": st.column_config.LinkColumn(display_text="open", help="This feature's dashboard"),
         "neuronpedia": st.column_config.LinkColumn(display_text="open"),
     },
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,89 @@ def test_sparsity_page_bad_dataset() -> None:
     at.button[0].click().run()
     assert not at.exception
     assert "does not exist" in at.error[0].value
+
+
+def compute_button(at: AppTest):  # noqa: ANN201
+    return next(b for b in at.button if b.label == "Compute statistics")
+
+
+def test_feature_page_from_the_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAE_EXPLORER_CACHE", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["feature"] = "5"
+    at.run()
+    at.switch_page("pages/feature.py").run()
+    assert not at.exception, at.exception
+    assert "not computed yet" in at.info[0].value
+    compute_button(at).click().run()  # one pass, then cached
+    assert not at.exception, at.exception
+    assert at.number_input(key="feature_id").value == 5
+    labels = [m.label for m in at.metric]
+    assert labels[:3] == ["Density", "Max activation", "Mean when active"]
+    headers = [h.value for h in at.subheader]
+    for part in ("Max-activating examples", "Examples by activation quantile", "Nearest features (decoder cosine similarity)",
+                 "Run it on my text", "Search by token"):  # fmt: skip
+        assert part in headers
+    assert len(at.get("plotly_chart")) == 1  # the histogram
+    at.text_area[0].set_value("Tom had a red ball.").run()
+    at.text_input[-1].set_value(" red").run()
+    assert not at.exception
+    assert "Features that fire most on it" in all_text(at)
+    at.number_input(key="feature_id").set_value(7).run()
+    assert at.query_params["feature"] in ("7", ["7"])
+
+
+def test_feature_page_reuses_the_cache_and_rejects_bad_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAE_EXPLORER_CACHE", str(tmp_path))
+    first = AppTest.from_file(APP, default_timeout=300).run()
+    first.switch_page("pages/feature.py").run()
+    compute_button(first).click().run()
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["feature"] = "999999"
+    at.run()
+    at.switch_page("pages/feature.py").run()
+    assert not at.exception
+    assert not at.info or "not computed yet" not in at.info[0].value  # cached: no recomputation offered
+    assert "not a feature of this SAE" in at.warning[0].value
+
+
+def _training_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("SAE_EXPLORER_RUNS", str(tmp_path))
+    return open_page("pages/training.py")
+
+
+def test_training_form_rejects_bad_values_naming_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _training_page(tmp_path, monkeypatch)
+    buffer = next(n for n in at.number_input if n.label == "n_batches_in_buffer")
+    buffer.set_value(2)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "n_batches_in_buffer" in at.error[0].value and "not launched" in at.error[0].value
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_training_from_the_form_runs_and_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from explorer.training import list_runs
+
+    at = _training_page(tmp_path, monkeypatch)
+    assert [s.value for s in at.selectbox if s.label == "Hook point"] == ["blocks.0.hook_mlp_out"]
+    next(n for n in at.number_input if n.label == "Training tokens").set_value(40_960)
+    next(n for n in at.number_input if n.label == "Width d_sae").set_value(256)
+    next(n for n in at.number_input if n.label.startswith("Sparsity parameter")).set_value(16.0)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "started" in at.success[0].value
+    deadline = time.time() + 300
+    while time.time() < deadline and list_runs(tmp_path)[0].status.state in ("queued", "running"):
+        time.sleep(1)
+    assert list_runs(tmp_path)[0].status.state == "succeeded"
+    at.run()  # AppTest does not fire run_every fragments by itself
+    assert any("succeeded" in m.value for m in at.markdown)
+    open_button = next(b for b in at.button if b.label == "Open in explorer")
+    open_button.click().run()
+    assert not at.exception
+    assert at.session_state["sae_other"] == f"run:{list_runs(tmp_path)[0].id}"

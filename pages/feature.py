@@ -1,0 +1,153 @@
+"""Feature dashboard: density, activation histogram, logits, max-activating and quantile examples, neighbours."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.activations import analyze_prompt
+from explorer.errors import ExplorerError
+from explorer.feature_stats import (
+    features_firing_on_token,
+    features_promoting_token,
+    histogram,
+    nearest_by_decoder,
+    quantile_examples,
+    top_examples,
+)
+from explorer.features import check_feature_ids, direct_logit_effects, neuronpedia_url
+from explorer.plots import tokens_html
+from explorer.stats_cache import get_feature_stats, load_cached, sample_rows, stats_key
+from explorer.ui import current_explorer, show_error
+
+st.title("Feature dashboard")
+explorer = current_explorer()
+d_sae = explorer.sae.d_sae
+
+with st.expander("Statistics sample", expanded=False), st.form("stats"):
+    c1, c2 = st.columns(2)
+    dataset = c1.text_input("Dataset", value=st.session_state.get("stats_dataset", "demo"),
+                                help="The same sources as the Sparsity page; `file:PATH` for a text file.")  # fmt: skip
+    n_tokens = c2.number_input(
+        "Tokens", 1_024, 50_000_000, st.session_state.get("stats_tokens", 65_536), step=8_192
+    )
+    if st.form_submit_button("Use this sample"):
+        st.session_state["stats_dataset"], st.session_state["stats_tokens"] = dataset, int(n_tokens)
+dataset = st.session_state.get("stats_dataset", "demo")
+n_tokens = int(st.session_state.get("stats_tokens", 65_536))
+context = min(explorer.sae.metadata.context_size or 128, explorer.model.cfg.n_ctx)
+
+stats = load_cached(stats_key(explorer, dataset, n_tokens, context))
+if stats is None:
+    st.info(
+        f"Statistics for {n_tokens:,} tokens of `{dataset}` are not computed yet (one pass, then cached on disk)."
+    )
+    if not st.button("Compute statistics", type="primary"):
+        st.stop()
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        stats, _ = get_feature_stats(
+            explorer, dataset, n_tokens, context,
+            progress=lambda done, total, rate: bar.progress(done / total, text=f"{done:,}/{total:,} tokens · {rate:,.0f} tokens/s"),
+        )  # fmt: skip
+    except ExplorerError as error:
+        show_error(error)
+        st.stop()
+    bar.empty()
+st.caption(
+    f"Statistics over {stats.n_tokens:,} tokens of `{dataset}` (context {stats.context_size}; BOS excluded)."
+)
+
+requested = st.query_params.get("feature", "0")
+try:
+    initial = check_feature_ids(explorer, [int(requested)])[0]
+except (ValueError, ExplorerError):
+    st.warning(f"`?feature={requested}` is not a feature of this SAE (0..{d_sae - 1}); showing feature 0.")
+    initial = 0
+feature = int(st.number_input("Feature", 0, d_sae - 1, initial, key="feature_id"))
+if str(feature) != requested:
+    st.query_params["feature"] = str(feature)
+
+density, max_act, mean_act = (
+    float(stats.density[feature]),
+    float(stats.max_acts[feature]),
+    float(stats.mean_nonzero[feature]),
+)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Density", f"{density:.3%}", help="Fraction of sampled tokens where the feature is > 0.")
+m2.metric("Max activation", f"{max_act:.3f}")
+m3.metric("Mean when active", f"{mean_act:.3f}")
+url = neuronpedia_url(explorer, feature)
+m4.markdown(f"[Neuronpedia]({url})" if url else "No Neuronpedia id")
+if density == 0:
+    st.warning("This feature never fired on the sample (dead here).")
+
+left, right = st.columns([3, 2])
+centres, counts = histogram(stats, feature)
+fig = go.Figure(go.Bar(x=centres, y=counts))
+fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Non-zero activations",
+                  xaxis={"title": "activation"}, yaxis={"title": "tokens"})  # fmt: skip
+left.plotly_chart(fig, use_container_width=True)
+effect = direct_logit_effects(explorer, [feature], n=10)[0]
+right.dataframe(
+    pd.DataFrame({"promotes": [repr(t) for t in effect.top_tokens], "logit": effect.top_values,
+                  "suppresses": [repr(t) for t in effect.bottom_tokens], "logit ": effect.bottom_values}),
+    hide_index=True, use_container_width=True,
+)  # fmt: skip
+right.caption("W_dec[f] @ W_U (final LayerNorm not applied).")
+
+st.subheader("Max-activating examples")
+examples = top_examples(stats, explorer, feature)
+if not examples:
+    st.caption("No examples: the feature never fired on the sample.")
+for example in examples:
+    st.html(tokens_html(example.tokens, example.activations, max_value=max_act, label=f"f{feature}"))
+
+st.subheader("Examples by activation quantile")
+for label, band in quantile_examples(stats, explorer, feature):
+    st.markdown(f"**{label}**")
+    for example in band:
+        st.html(tokens_html(example.tokens, example.activations, max_value=max_act, label=f"f{feature}"))
+
+st.subheader("Nearest features (decoder cosine similarity)")
+st.dataframe(
+    pd.DataFrame([{"feature": f, "cosine": c, "open": f"?feature={f}"} for f, c in nearest_by_decoder(explorer, feature)]),
+    hide_index=True, use_container_width=True, column_config={"open": st.column_config.LinkColumn(display_text="open")},
+)  # fmt: skip
+
+st.subheader("Run it on my text")
+own_text = st.text_area(
+    "Text", value="", placeholder="Type text to see this feature's activation on each token."
+)
+if own_text.strip():
+    try:
+        analysis = analyze_prompt(explorer, own_text)
+    except ExplorerError as error:
+        show_error(error)
+    else:
+        values = analysis.acts[:, feature].tolist()
+        st.html(tokens_html(analysis.tokens.strings, values, max_value=max_act or None, label=f"f{feature}"))
+
+st.subheader("Search by token")
+token_text = st.text_input("Token", placeholder="e.g.  red  (a leading space matters)")
+if token_text:
+    ids = explorer.model.to_tokens(token_text, prepend_bos=False)[0].tolist()
+    if len(ids) != 1:
+        st.warning(
+            f"'{token_text}' is {len(ids)} tokens: {explorer.model.to_str_tokens(token_text, prepend_bos=False)}; searching the first."
+        )
+    token_id = ids[0]
+    left, right = st.columns(2)
+    left.markdown("**Features that most promote it** (W_dec @ W_U)")
+    left.dataframe(
+        pd.DataFrame(features_promoting_token(explorer, token_id), columns=["feature", "logit"]),
+        hide_index=True,
+    )
+    fired, occurrences = features_firing_on_token(
+        explorer, sample_rows(explorer, dataset, min(n_tokens, 16_384), context), token_id
+    )
+    right.markdown(
+        f"**Features that fire most on it** (mean activation over {occurrences} occurrences in the sample)"
+    )
+    right.dataframe(pd.DataFrame(fired, columns=["feature", "mean activation"]), hide_index=True)

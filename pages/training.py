@@ -1,0 +1,165 @@
+"""Training: launch SAE-Lens runs from a form, watch them live, cancel, resume, open the result."""
+
+from __future__ import annotations
+
+import time
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from explorer.demo.bundle import DEMO_MODEL_NAME
+from explorer.errors import ExplorerError
+from explorer.metrics import available_memory_bytes
+from explorer.paths import runs_dir
+from explorer.training import (
+    SPARSITY_PARAMETER,
+    TrainSpec,
+    cancel_run,
+    create_run,
+    list_runs,
+    log_tail,
+    read_metrics,
+    resume_run,
+    schedule,
+    training_architectures,
+    validate_spec,
+)
+from explorer.ui import select_source, show_error
+
+st.title("Train an SAE")
+st.caption(
+    "Runs train with SAE-Lens' LanguageModelSAETrainingRunner in their own process, one at a time per device; "
+    f"their folders live in `{runs_dir()}` and survive app restarts. The defaults train a useful SAE on the "
+    "demo model in one to two minutes on a CPU."
+)
+defaults = TrainSpec()
+loaded = st.session_state.get("explorer")
+
+with st.form("train"):
+    st.subheader("What to train")
+    c1, c2, c3 = st.columns(3)
+    model = c1.text_input(
+        "Model",
+        value=defaults.model,
+        help=f"'{DEMO_MODEL_NAME}', a TransformerLens model name, or a local model directory.",
+    )
+    if loaded is not None and model == loaded.model_name:
+        hooks = [h for h in loaded.model.hook_dict if not h.endswith(("hook_sae_input", "hook_sae_acts_pre"))]
+        hook_name = c2.selectbox(
+            "Hook point", hooks, index=hooks.index(defaults.hook_name) if defaults.hook_name in hooks else 0
+        )
+    else:
+        hook_name = c2.text_input("Hook point", value=defaults.hook_name)
+    dataset = c3.text_input("Dataset", value=defaults.dataset,
+                            help="demo-train (fresh demo stories), demo (held-out split), a local .txt/.jsonl/.parquet/.csv "
+                            "file or saved dataset directory, or a hub dataset when the hub is reachable.")  # fmt: skip
+    c1, c2, c3 = st.columns(3)
+    architecture = c1.selectbox(
+        "Architecture", training_architectures(), index=training_architectures().index(defaults.architecture)
+    )
+    sparsity = c2.number_input("Sparsity parameter (l1_coefficient, k or l0_coefficient, by architecture)", value=float(defaults.sparsity),
+                               help="; ".join(f"{a}: {p}" for a, p in SPARSITY_PARAMETER.items()))  # fmt: skip
+    d_sae = c3.number_input("Width d_sae", 1, 2**22, defaults.d_sae)
+    st.subheader("Schedule")
+    c1, c2, c3, c4 = st.columns(4)
+    training_tokens = c1.number_input("Training tokens", 1, 10**12, defaults.training_tokens, step=100_000)
+    lr = c2.number_input("Learning rate", 0.0, 1.0, defaults.lr, format="%.5f")
+    warm_up = c3.number_input("LR warm-up steps", 0, 10**7, defaults.lr_warm_up_steps)
+    decay = c4.number_input("LR decay steps", 0, 10**7, defaults.lr_decay_steps)
+    c1, c2, c3, c4 = st.columns(4)
+    batch_tokens = c1.number_input("Batch size (tokens)", 1, 10**7, defaults.train_batch_size_tokens)
+    context_size = c2.number_input("Context size", 1, 10**6, defaults.context_size)
+    buffer = c3.number_input("n_batches_in_buffer", 1, 10**5, defaults.n_batches_in_buffer)
+    store_batch = c4.number_input("Store batch (prompts)", 1, 10**5, defaults.store_batch_size_prompts)
+    c1, c2, c3, c4, c5 = st.columns(5)
+    dtype = c1.selectbox("Dtype", ["float32", "bfloat16", "float16"])
+    device = c2.selectbox("Device", ["cpu", "cuda", "mps"])
+    n_checkpoints = c3.number_input("Checkpoints", 0, 1000, defaults.n_checkpoints)
+    seed = c4.number_input("Seed", 0, 2**31 - 1, defaults.seed)
+    log_to_wandb = c5.toggle("Weights & Biases", value=False)
+    name = st.text_input("Run name (optional)")
+    submitted = st.form_submit_button("Launch", type="primary")
+
+if submitted:
+    spec = TrainSpec(
+        model=model.strip(), hook_name=hook_name, dataset=dataset.strip(), architecture=architecture, sparsity=sparsity,
+        d_sae=int(d_sae), lr=lr, lr_warm_up_steps=int(warm_up), lr_decay_steps=int(decay),
+        training_tokens=int(training_tokens), train_batch_size_tokens=int(batch_tokens), context_size=int(context_size),
+        n_batches_in_buffer=int(buffer), store_batch_size_prompts=int(store_batch), dtype=dtype, device=device,
+        n_checkpoints=int(n_checkpoints), seed=int(seed), log_to_wandb=log_to_wandb, name=name,
+    )  # fmt: skip
+    errors = validate_spec(spec, available_memory_bytes(spec.device) if device == "cpu" else None)
+    if errors:
+        st.error("The run was not launched:\n\n" + "\n".join(f"- **{e.field}**: {e.message}" for e in errors))
+    else:
+        try:
+            run_dir = create_run(spec)
+            started = schedule()
+            st.success(
+                f"Run `{run_dir.name}` "
+                + ("started." if run_dir.name in started else "queued behind the running one.")
+            )
+        except ExplorerError as error:
+            show_error(error)
+
+
+def metric_chart(rows: list[dict]) -> go.Figure:
+    """MSE, L0, explained variance and dead features against training tokens."""
+    panels = [("losses/mse_loss", "MSE"), ("metrics/l0", "L0"), ("metrics/explained_variance", "explained variance"),
+              ("sparsity/dead_features", "dead features")]  # fmt: skip
+    fig = make_subplots(rows=1, cols=4, subplot_titles=[title for _, title in panels])
+    tokens = [r["tokens"] for r in rows]
+    for column, (key, title) in enumerate(panels, start=1):
+        fig.add_trace(
+            go.Scatter(x=tokens, y=[r.get(key) for r in rows], mode="lines", name=title), row=1, col=column
+        )
+    fig.update_layout(height=230, showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+@st.fragment(run_every=2)
+def runs_panel() -> None:
+    """The runs list, refreshed every two seconds without rerunning the page."""
+    schedule()  # start whatever is queued when a slot is free
+    runs = list_runs()
+    st.subheader(f"Runs ({len(runs)})")
+    if not runs:
+        st.caption("No runs yet.")
+    for info in runs[:20]:
+        spec = info.spec
+        title = f"`{info.id}` · **{info.status.state}**" + (f" · {spec.name}" if spec and spec.name else "")
+        with st.container(border=True):
+            st.markdown(title)
+            if spec is not None:
+                st.caption(f"{spec.architecture} · d_sae {spec.d_sae} · {spec.sparsity_parameter} {spec.sparsity} · "
+                           f"{spec.hook_name} · {spec.training_tokens:,} tokens on {spec.device}")  # fmt: skip
+            st.progress(info.progress, text=f"{info.progress:.0%}")
+            rows = read_metrics(runs_dir() / info.id)
+            if rows:
+                last = rows[-1]
+                st.caption(f"{last['tokens']:,} tokens · {last.get('tokens_per_s', 0):,.0f} tokens/s · "
+                           f"MSE {last.get('losses/mse_loss', float('nan')):.3f} · L0 {last.get('metrics/l0', float('nan')):.1f}")  # fmt: skip
+                st.plotly_chart(
+                    metric_chart(rows), use_container_width=True, key=f"chart-{info.id}-{len(rows)}"
+                )
+            if info.status.error:
+                st.error(info.status.error)
+            c1, c2, c3, c4 = st.columns(4)
+            if info.status.state in ("queued", "running") and c1.button("Cancel", key=f"cancel-{info.id}"):
+                cancel_run(runs_dir() / info.id)
+                st.rerun(scope="fragment")
+            if info.status.state in ("cancelled", "failed") and c2.button("Resume", key=f"resume-{info.id}"):
+                try:
+                    resume_run(runs_dir() / info.id)
+                except ExplorerError as error:
+                    show_error(error)
+            if info.sae_path and c3.button("Open in explorer", key=f"open-{info.id}", type="primary"):
+                select_source(f"run:{info.id}")
+                st.switch_page("pages/home.py")
+            with c4.popover("Log"):
+                st.code(log_tail(runs_dir() / info.id, 40) or "(empty)", language=None)
+
+
+runs_panel()
+st.caption(f"Refreshed {time.strftime('%H:%M:%S')}.")

@@ -1,0 +1,164 @@
+"""Streaming feature statistics checked against a brute-force computation that keeps every activation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from explorer.activations import feature_activations, special_token_mask
+from explorer.data import open_dataset, token_rows
+from explorer.feature_stats import (
+    N_BINS,
+    StatsConfig,
+    compute_feature_stats,
+    features_firing_on_token,
+    features_promoting_token,
+    histogram,
+    nearest_by_decoder,
+    quantile_examples,
+    top_examples,
+)
+from explorer.loading import Explorer, load_explorer
+from explorer.stats_cache import entry_dir, get_feature_stats, load_cached, stats_key
+
+CONFIG = StatsConfig(top_k=5, reservoir=400, window=3, n_quantile_bands=4, per_band=2)
+
+
+@pytest.fixture(scope="module")
+def rows(demo: Explorer) -> torch.Tensor:
+    return token_rows(open_dataset("demo"), demo.model.tokenizer, 32, True, 12)
+
+
+@pytest.fixture(scope="module")
+def brute(demo: Explorer, rows: torch.Tensor) -> torch.Tensor:
+    """Every activation [rows, pos, d_sae], zero at special tokens."""
+    acts = feature_activations(demo, rows)
+    return acts * special_token_mask(rows, demo.model.tokenizer)[..., None]
+
+
+@pytest.fixture(scope="module")
+def stats(demo: Explorer, rows: torch.Tensor):  # noqa: ANN201
+    return compute_feature_stats(demo, rows, CONFIG, batch_size=5)
+
+
+def test_density_max_and_mean(stats, brute: torch.Tensor, rows: torch.Tensor, demo: Explorer) -> None:  # noqa: ANN001
+    flat = brute.reshape(-1, brute.shape[-1])
+    n_tokens = int(special_token_mask(rows, demo.model.tokenizer).sum())
+    assert stats.n_tokens == n_tokens
+    assert torch.allclose(stats.density, (flat > 0).sum(0) / n_tokens)
+    assert torch.allclose(stats.max_acts, flat.max(0).values)
+    fires = (flat > 0).sum(0)
+    expected_mean = torch.where(fires > 0, flat.sum(0) / fires.clamp(min=1), 0.0)
+    assert torch.allclose(stats.mean_nonzero, expected_mean, atol=1e-5)
+
+
+def test_top_k_matches_brute_force(stats, brute: torch.Tensor, rows: torch.Tensor, demo: Explorer) -> None:  # noqa: ANN001
+    flat = brute.reshape(-1, brute.shape[-1])
+    for feature in torch.nonzero(stats.fire_counts > 0).flatten()[:60].tolist():
+        nonzero = flat[:, feature][flat[:, feature] > 0]
+        expected = nonzero.sort(descending=True).values[: CONFIG.top_k]
+        examples = top_examples(stats, demo, feature)
+        assert torch.allclose(torch.tensor([e.max_activation for e in examples]), expected)
+        for example in examples:  # the window is the row's tokens and this feature's activations around it
+            row, pos = example.row, example.row_position
+            lo = max(0, pos - CONFIG.window)
+            hi = min(rows.shape[1], pos + CONFIG.window + 1)
+            assert example.tokens == demo.model.to_str_tokens(rows[row, lo:hi])
+            assert torch.allclose(torch.tensor(example.activations), brute[row, lo:hi, feature])
+            assert example.activations[example.position] == pytest.approx(example.max_activation)
+
+
+def test_histogram_counts_equal_density(stats, brute: torch.Tensor) -> None:  # noqa: ANN001
+    flat = brute.reshape(-1, brute.shape[-1])
+    assert torch.equal(stats.hist_counts.sum(1), stats.fire_counts)
+    for feature in torch.nonzero(stats.fire_counts > 0).flatten()[:60].tolist():
+        values = flat[:, feature][flat[:, feature] > 0]
+        upper = float(stats.hist_max[feature])
+        assert values.max() < upper  # the adaptive range covers every value
+        expected = torch.bincount((values / upper * N_BINS).long().clamp(max=N_BINS - 1), minlength=N_BINS)
+        assert torch.equal(stats.hist_counts[feature].long(), expected)
+        centres, counts = histogram(stats, feature)
+        assert sum(counts) == int(stats.fire_counts[feature])
+
+
+def test_reservoir_is_exact_when_it_holds_everything(stats, brute: torch.Tensor, demo: Explorer) -> None:  # noqa: ANN001
+    """With a reservoir larger than a feature's firing count, the quantile bands split all its activations."""
+    flat = brute.reshape(-1, brute.shape[-1])
+    feature = int(
+        torch.nonzero((stats.fire_counts > 8) & (stats.fire_counts <= CONFIG.reservoir)).flatten()[0]
+    )
+    values = flat[:, feature][flat[:, feature] > 0].sort().values
+    bands = quantile_examples(stats, demo, feature)
+    assert len(bands) == CONFIG.n_quantile_bands
+    n = len(values)
+    for band_index, (_, examples) in zip(reversed(range(CONFIG.n_quantile_bands)), bands, strict=True):
+        lo, hi = band_index * n // CONFIG.n_quantile_bands, (band_index + 1) * n // CONFIG.n_quantile_bands
+        for example in examples:
+            assert values[lo] - 1e-6 <= example.max_activation <= values[hi - 1] + 1e-6
+
+
+def test_batch_size_does_not_change_the_result(stats, demo: Explorer, rows: torch.Tensor) -> None:  # noqa: ANN001
+    other = compute_feature_stats(demo, rows, CONFIG, batch_size=12)
+    assert torch.equal(other.fire_counts, stats.fire_counts)
+    assert torch.equal(other.hist_counts, stats.hist_counts)
+    assert torch.allclose(other.top.value.sort(1).values, stats.top.value.sort(1).values)
+
+
+def test_memory_does_not_grow_with_tokens(demo: Explorer, rows: torch.Tensor) -> None:
+    small = compute_feature_stats(demo, rows[:2], CONFIG)
+    large = compute_feature_stats(demo, rows, CONFIG)
+    for name, tensor in small.to_tensors().items():
+        assert tensor.shape == large.to_tensors()[name].shape, name
+
+
+def test_weight_based_views(demo: Explorer, rows: torch.Tensor, brute: torch.Tensor) -> None:
+    w_dec = demo.sae.sae.W_dec
+    cosine = torch.nn.functional.cosine_similarity(w_dec, w_dec[3][None], dim=-1)
+    cosine[3] = -2
+    assert [f for f, _ in nearest_by_decoder(demo, 3, n=5)] == cosine.topk(5).indices.tolist()
+    token = demo.model.to_single_token(" red")
+    logits = w_dec @ demo.model.W_U[:, token]
+    assert [f for f, _ in features_promoting_token(demo, token, n=5)] == logits.topk(5).indices.tolist()
+    fired, occurrences = features_firing_on_token(demo, rows, token, n=3)
+    at_token = brute[rows == token]
+    assert occurrences == len(at_token)
+    if occurrences:
+        assert [f for f, _ in fired] == [
+            int(i) for i in at_token.mean(0).topk(3).indices if at_token.mean(0)[i] > 0
+        ]
+
+
+def test_cache_is_reused_and_invalidated(
+    demo: Explorer, saved_sae_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAE_EXPLORER_CACHE", str(tmp_path))
+    first, cached = get_feature_stats(demo, "demo", 2_048, 64, CONFIG)
+    assert not cached
+    second, cached = get_feature_stats(demo, "demo", 2_048, 64, CONFIG)
+    assert cached and torch.equal(second.fire_counts, first.fire_counts)
+    _, cached = get_feature_stats(demo, "demo", 4_096, 64, CONFIG)  # another N
+    assert not cached
+    other_sae = load_explorer(str(saved_sae_dir), device="cpu")  # other weights, same model and hook
+    assert stats_key(other_sae, "demo", 2_048, 64, CONFIG) != stats_key(demo, "demo", 2_048, 64, CONFIG)
+    _, cached = get_feature_stats(other_sae, "demo", 2_048, 64, CONFIG)
+    assert not cached
+
+
+def test_corrupt_or_foreign_entries_are_never_read(
+    demo: Explorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAE_EXPLORER_CACHE", str(tmp_path))
+    get_feature_stats(demo, "demo", 2_048, 64, CONFIG)
+    key = stats_key(demo, "demo", 2_048, 64, CONFIG)
+    folder = entry_dir(key)
+    weights = folder / "stats.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # a half-written file
+    assert load_cached(key) is None
+    _, cached = get_feature_stats(demo, "demo", 2_048, 64, CONFIG)
+    assert not cached and load_cached(key) is not None
+    meta = folder / "meta.json"
+    meta.write_text(meta.read_text().replace('"n_tokens": 2048', '"n_tokens": 999'))  # a foreign key
+    assert load_cached(key) is None
+    assert not list(folder.parent.glob(".*"))  # no temporary folders left behind
