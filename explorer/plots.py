@@ -38,6 +38,17 @@ def tokens_html(
     return '<div style="font-family: ui-monospace, monospace; line-height: 1.9;">' + "".join(spans) + "</div>"
 
 
+def examples_html(
+    rows: Sequence[tuple[Sequence[str], Sequence[float]]], max_value: float | None, label: str = ""
+) -> str:
+    """Several token rows (tokens, values) in one block, one row per example, on a shared colour scale."""
+    body = "".join(
+        f'<div style="border-bottom: 1px solid #eee; padding: 4px 0;">{tokens_html(tokens, values, max_value, label)}</div>'
+        for tokens, values in rows
+    )
+    return f"<div>{body}</div>"
+
+
 def activation_heatmap(tokens: Sequence[str], acts: torch.Tensor, features: Sequence[int]) -> go.Figure:
     """Tokens (x) by features (y) heatmap of activations; acts is [pos, d_sae]."""
     z = acts[:, list(features)].T.tolist()  # [n_features, pos]

@@ -17,7 +17,7 @@ from explorer.feature_stats import (
     top_examples,
 )
 from explorer.features import check_feature_ids, direct_logit_effects, neuronpedia_url
-from explorer.plots import tokens_html
+from explorer.plots import examples_html, tokens_html
 from explorer.stats_cache import get_feature_stats, load_cached, sample_rows, stats_key
 from explorer.ui import current_explorer, show_error
 
@@ -101,14 +101,12 @@ st.subheader("Max-activating examples")
 examples = top_examples(stats, explorer, feature)
 if not examples:
     st.caption("No examples: the feature never fired on the sample.")
-for example in examples:
-    st.html(tokens_html(example.tokens, example.activations, max_value=max_act, label=f"f{feature}"))
+st.html(examples_html([(e.tokens, e.activations) for e in examples], max_act, f"f{feature}"))
 
 st.subheader("Examples by activation quantile")
 for label, band in quantile_examples(stats, explorer, feature):
     st.markdown(f"**{label}**")
-    for example in band:
-        st.html(tokens_html(example.tokens, example.activations, max_value=max_act, label=f"f{feature}"))
+    st.html(examples_html([(e.tokens, e.activations) for e in band], max_act, f"f{feature}"))
 
 st.subheader("Nearest features (decoder cosine similarity)")
 st.dataframe(

@@ -134,3 +134,51 @@ def test_generate_command_is_reproducible() -> None:
     out = json.loads(first.stdout)
     assert out == json.loads(second.stdout)
     assert {"base", "with_sae", "loss"} <= set(out) and out["loss"]["ce_loss_recovered"] is not None
+
+
+def test_stats_then_feature_reuses_the_cache(tmp_path: Path) -> None:
+    env = {"SAE_EXPLORER_CACHE": str(tmp_path)}
+    first = run_cli("stats", "--sae", "demo", "--device", "cpu", "--n-tokens", "4096", env=env)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["from_cache"] is False and summary["n_tokens"] > 0 and Path(summary["cache_dir"]).is_dir()
+    second = run_cli("stats", "--sae", "demo", "--device", "cpu", "--n-tokens", "4096", env=env)
+    assert json.loads(second.stdout)["from_cache"] is True
+    feature = run_cli(
+        "feature", "--sae", "demo", "--device", "cpu", "--n-tokens", "4096", "--id", "3", env=env
+    )
+    assert feature.returncode == 0, feature.stderr
+    out = json.loads(feature.stdout)
+    assert {"density", "max_activation", "top_examples", "top_logits", "bottom_logits"} <= set(out)
+    examples = out["top_examples"]
+    assert [e["max_activation"] for e in examples] == sorted(
+        (e["max_activation"] for e in examples), reverse=True
+    )
+    if examples:
+        assert examples[0]["max_activation"] == pytest.approx(out["max_activation"])
+        top = examples[0]
+        assert top["activations"][top["position"]] == pytest.approx(top["max_activation"])
+    bad = run_cli("feature", "--sae", "demo", "--id", "999999", env=env)
+    assert bad.returncode == 2 and "out of range" in bad.stderr
+
+
+def test_train_runs_and_cancel_commands(tmp_path: Path) -> None:
+    env = {"SAE_EXPLORER_RUNS": str(tmp_path)}
+    spec = json.loads((ROOT / "examples" / "train-demo.json").read_text())
+    spec.update(training_tokens=40_960, d_sae=256, sparsity=16)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    result = run_cli("train", str(tmp_path / "spec.json"), env=env)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["status"] == "succeeded" and Path(out["run_dir"]).parent == tmp_path
+    listed = json.loads(run_cli("runs", env=env).stdout)
+    assert [(r["id"], r["status"], r["progress"]) for r in listed] == [(out["id"], "succeeded", 1.0)]
+    assert listed[0]["sae_path"] == out["sae_path"]
+    info = run_cli("info", "--sae", f"run:{out['id']}", "--device", "cpu", env=env)
+    assert info.returncode == 0 and json.loads(info.stdout)["d_sae"] == 256
+    cancel = run_cli("cancel", out["id"], env=env)
+    assert cancel.returncode == 2 and "only queued or running runs" in cancel.stderr
+    spec["n_batches_in_buffer"] = 1
+    (tmp_path / "bad.json").write_text(json.dumps(spec))
+    bad = run_cli("train", str(tmp_path / "bad.json"), env=env)
+    assert bad.returncode == 2 and "n_batches_in_buffer" in bad.stderr and "Traceback" not in bad.stderr
