@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import json
+import logging
+import sys
 
 import streamlit as st
 
 from explorer.demo.bundle import read_manifest
 from explorer.errors import ExplorerError
-from explorer.loading import (
-    Explorer,
-    LoadedModel,
-    LoadedSAE,
-    assemble,
-    load_model,
-    load_sae,
-    model_request,
-    resolve_device,
-    resolve_dtype,
-)
-from explorer.ui import EXPLORER_KEY, OTHER_SOURCE, show_error, summary_rows
+from explorer.loading import Explorer
+from explorer.paths import confine_paths
+from explorer.ui import EXPLORER_KEY, OTHER_SOURCE, get_explorer, other_source_key, show_error, summary_rows
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (never to a stream that was replaced and closed)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+_log = logging.getLogger("explorer")
+if not _log.handlers:  # once per server process: model and SAE loads go to the server's log
+    _log.addHandler(_CurrentStderr())
+    _log.setLevel(logging.INFO)
 
 st.set_page_config(page_title="SAE Feature Explorer", page_icon=":material/biotech:", layout="wide")
 
@@ -29,33 +35,11 @@ PAGES = [  # (file in pages/, title, material icon, url path)
     ("feature", "Feature dashboard", "insights", "feature"),
     ("logit_view", "Feature-subset logits", "filter_alt", "logits"),
     ("generation", "Generation and loss", "edit_note", "generation"),
+    ("steering", "Steering", "tune", "steer"),
     ("sparsity", "Sparsity and reconstruction", "bar_chart", "sparsity"),
+    ("compare", "Compare two SAEs", "compare_arrows", "compare"),
     ("training", "Train an SAE", "model_training", "training"),
 ]
-
-
-@st.cache_resource(show_spinner="Loading SAE…", max_entries=8)
-def cached_sae(sae_source: str, device: str, dtype: str) -> LoadedSAE:
-    """Each SAE is read once per (source, device, dtype), for every page and browser session."""
-    return load_sae(sae_source, device=device, dtype=dtype)
-
-
-@st.cache_resource(show_spinner="Loading model…", max_entries=2)
-def cached_model(name: str, device: str, dtype: str, kwargs_json: str) -> LoadedModel:
-    """Each model is loaded once per (name, device, dtype, kwargs); SAEs on the same model share it."""
-    return load_model(name, device=device, dtype=dtype, from_pretrained_kwargs=json.loads(kwargs_json))
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_explorer(sae_source: str, model: str | None, device: str, dtype: str) -> Explorer:
-    """The checked pairing of a cached model and a cached SAE."""
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
-    loaded_sae = cached_sae(sae_source, device, dtype)
-    model_name, kwargs = model_request(loaded_sae, model)
-    return assemble(
-        cached_model(model_name, device, dtype, json.dumps(kwargs, sort_keys=True)), loaded_sae, device, dtype
-    )
 
 
 def sidebar_source() -> tuple[str, str | None, str, str]:
@@ -64,7 +48,7 @@ def sidebar_source() -> tuple[str, str | None, str, str]:
     if "sae_choice" not in st.session_state:
         requested = st.query_params.get("sae", demo_choices[0])
         st.session_state["sae_choice"] = requested if requested in demo_choices else OTHER_SOURCE
-        st.session_state["sae_other"] = "" if requested in demo_choices else requested
+        st.session_state[other_source_key()] = "" if requested in demo_choices else requested
     with st.sidebar:
         st.subheader("SAE")
         source = st.selectbox(
@@ -73,7 +57,7 @@ def sidebar_source() -> tuple[str, str | None, str, str]:
         )  # fmt: skip
         if source == OTHER_SOURCE:
             source = st.text_input(
-                "SAE source", key="sae_other",
+                "SAE source", key=other_source_key(),
                 placeholder="/path/to/sae  or  gpt2-small-res-jb:blocks.8.hook_resid_pre  or  run:ID",
             ).strip()  # fmt: skip
         with st.expander("Model, device, dtype"):
@@ -98,6 +82,7 @@ def sidebar_summary(explorer: Explorer) -> None:
 
 def main() -> None:
     """Render the sidebar, load what it names, and run the selected page."""
+    confine_paths()  # paths typed in this session may only name files under the allowed roots
     pages = [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)] + [
         st.Page(f"pages/{file}.py", title=title, icon=f":material/{icon}:", url_path=url)
         for file, title, icon, url in PAGES

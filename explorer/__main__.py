@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from explorer.errors import ExplorerError
+from explorer.errors import OUT_OF_MEMORY_HINT, ExplorerError, free_memory, is_out_of_memory
 
 EXIT_USER_ERROR = 2
 EXIT_UNEXPECTED = 1
@@ -67,6 +67,10 @@ def cmd_prompt(args: argparse.Namespace) -> dict[str, Any]:
 
     explorer = _load(args)
     analysis = analyze_prompt(explorer, args.text, prepend_bos=args.prepend_bos)
+    if analysis.tokens.truncated:
+        n_ctx = explorer.model.cfg.n_ctx
+        print(f"note: the prompt has {analysis.tokens.n_original} tokens; the model's context is {n_ctx}, "
+              f"so only the first {n_ctx} are analysed.", file=sys.stderr)  # fmt: skip
     last = top_features(analysis.acts[-1], args.k)
     effects = (
         {e.feature: e for e in direct_logit_effects(explorer, [f.feature for f in last], n=5)} if last else {}
@@ -123,6 +127,39 @@ def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
     )
     loss = compare_loss(explorer, args.text)
     return {**pair.to_dict(), "loss": loss.to_dict()}
+
+
+def cmd_steer(args: argparse.Namespace) -> dict[str, Any]:
+    """Default and steered continuations of a prompt from the same seed."""
+    from explorer.generation import GenerationSettings
+    from explorer.steering import parse_steer, steer_generate
+
+    steers = [parse_steer(t, "add") for t in args.feature] + [parse_steer(t, "clamp") for t in args.clamp]
+    steers += [parse_steer(t, "ablate") for t in args.ablate]
+    settings = GenerationSettings(args.max_new_tokens, args.temperature, args.seed, not args.no_stop_at_eos)
+    return steer_generate(_load(args), args.text, steers, settings).to_dict()
+
+
+def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Two SAEs on the same model: metrics on one sample and, for `--feature`, its nearest features in B."""
+    from explorer.compare import compare_metrics, nearest_by_correlation, nearest_by_decoder_across
+    from explorer.loading import load_sae, with_sae
+
+    a = _load(args)
+    b = with_sae(a, load_sae(args.other, device=a.device, dtype=a.dtype))
+    rows = _dataset_rows(args, a)
+    metrics_a, metrics_b = compare_metrics(a, b, rows, with_loss=not args.no_loss)
+    result: dict[str, Any] = {
+        "a": {"source": args.sae, **a.info(), "metrics": metrics_a.to_dict()},
+        "b": {"source": args.other, **b.info(), "metrics": metrics_b.to_dict()},
+    }
+    if args.feature is not None:
+        result["feature"] = args.feature
+        result["nearest_by_decoder"] = [m.to_dict() for m in nearest_by_decoder_across(a, b, args.feature)]
+        result["nearest_by_correlation"] = [
+            m.to_dict() for m in nearest_by_correlation(a, b, args.feature, rows)
+        ]
+    return result
 
 
 def _stats(args: argparse.Namespace, explorer: Any) -> tuple[Any, bool]:
@@ -198,7 +235,12 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         raise ExplorerError(f"Cannot read the spec file: {error}.") from None
     except (json.JSONDecodeError, TypeError) as error:
         raise ExplorerError(f"The spec file is not a valid spec: {error}.") from None
-    run_dir = create_run(spec)
+    from explorer.demo.bundle import DEMO_MODEL_NAME
+    from explorer.loading import load_model
+
+    # The demo model is cheap to load for checking the hook and context; a large model is checked by the worker.
+    model = load_model(spec.model).model if spec.model == DEMO_MODEL_NAME else None
+    run_dir = create_run(spec, model=model)
     start_worker(run_dir)
     print(f"run {run_dir.name} started; log: {run_dir / 'log.txt'}", file=sys.stderr)
     try:
@@ -291,6 +333,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--ablate", type=int, nargs="*", default=[], help="feature ids to zero in the spliced run"
     )
     generate.set_defaults(handler=cmd_generate)
+    steer = sub.add_parser(
+        "steer", parents=[common], help="generate with features steered, beside the default"
+    )
+    steer.add_argument("--text", required=True)
+    steer.add_argument(
+        "--feature",
+        action="append",
+        default=[],
+        metavar="F:STRENGTH",
+        help="add STRENGTH x W_dec[F] at the hook (repeatable)",
+    )
+    steer.add_argument(
+        "--clamp",
+        action="append",
+        default=[],
+        metavar="F:VALUE",
+        help="clamp feature F's activation to VALUE (SAE spliced with its error term)",
+    )
+    steer.add_argument("--ablate", action="append", default=[], metavar="F", help="set feature F to zero")
+    steer.add_argument("--max-new-tokens", type=int, default=40)
+    steer.add_argument("--temperature", type=float, default=0.8)
+    steer.add_argument("--seed", type=int, default=0)
+    steer.add_argument("--no-stop-at-eos", action="store_true")
+    steer.set_defaults(handler=cmd_steer)
+    compare = sub.add_parser("compare", parents=[common], help="compare --sae with --other on the same model")
+    compare.add_argument("--other", required=True, help="the second SAE's source")
+    compare.add_argument("--feature", type=int, default=None, help="a feature of --sae to match in --other")
+    compare.add_argument("--no-loss", action="store_true", help="skip CE loss and KL")
+    _dataset_options(compare)
+    compare.set_defaults(handler=cmd_compare)
     stats = sub.add_parser("stats", parents=[common], help="compute (or reuse) every feature's statistics")
     _dataset_options(stats)
     stats.add_argument("--n-tokens", type=int, default=65_536)
@@ -328,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as error:  # an unexpected failure: still one clear line unless debugging
+        if is_out_of_memory(error):
+            del error
+            free_memory()
+            print(f"error: out of memory. {OUT_OF_MEMORY_HINT}", file=sys.stderr)
+            return EXIT_USER_ERROR
         if os.environ.get("SAE_EXPLORER_DEBUG"):
             raise
         print(

@@ -15,7 +15,7 @@ import torch
 from sae_lens import HookedSAETransformer
 from sae_lens.util import extract_stop_at_layer_from_tlens_hook_name
 
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, out_of_memory_as_error
 from explorer.loading import Explorer
 
 Hook = tuple[str, Callable[..., Any]]
@@ -59,7 +59,7 @@ def tokenize_prompt(explorer: Explorer, text: str, prepend_bos: bool | None = No
 def hook_activations(explorer: Explorer, tokens: torch.Tensor) -> torch.Tensor:
     """Activations at the SAE's hook for `tokens` [batch, pos] -> [batch, pos, d_in] (model run only to the hook)."""
     hook = explorer.hook_name
-    with explorer.lock:
+    with out_of_memory_as_error("running the model to the hook"), explorer.lock:
         _, cache = explorer.model.run_with_cache(
             tokens, names_filter=[hook], stop_at_layer=extract_stop_at_layer_from_tlens_hook_name(hook)
         )
@@ -72,7 +72,9 @@ def hook_activations(explorer: Explorer, tokens: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def feature_activations(explorer: Explorer, tokens: torch.Tensor) -> torch.Tensor:
     """SAE feature activations for `tokens` [batch, pos] -> [batch, pos, d_sae] (float32, on CPU)."""
-    return explorer.sae.sae.encode(hook_activations(explorer, tokens)).float().cpu()
+    acts = hook_activations(explorer, tokens)
+    with out_of_memory_as_error("encoding with the SAE"):
+        return explorer.sae.sae.encode(acts).float().cpu()
 
 
 @contextmanager
@@ -91,14 +93,21 @@ def spliced(
     ):
         if explorer.hook_name not in model.acts_to_saes:
             raise ExplorerError(f"The SAE could not be attached at '{explorer.hook_name}'.")
-        with model.hooks(fwd_hooks=list(extra_hooks)):
+        with (
+            model.hooks(fwd_hooks=list(extra_hooks)),
+            out_of_memory_as_error("running the model with the SAE"),
+        ):
             yield model
 
 
 @contextmanager
 def hooked(explorer: Explorer, fwd_hooks: Sequence[Hook] = ()) -> Iterator[HookedSAETransformer]:
     """Hold the model's lock with `fwd_hooks` added (no SAE spliced); remove them on exit."""
-    with explorer.lock, explorer.model.hooks(fwd_hooks=list(fwd_hooks)):
+    with (
+        explorer.lock,
+        explorer.model.hooks(fwd_hooks=list(fwd_hooks)),
+        out_of_memory_as_error("running the model"),
+    ):
         yield explorer.model
 
 

@@ -18,6 +18,7 @@ from sae_lens.tokenization_and_batching import concat_and_batch_sequences
 from explorer.demo import bundle
 from explorer.errors import ExplorerError
 from explorer.loading import HUB_OFFLINE_HINT, hub_errors, hub_reachable
+from explorer.paths import check_path_allowed
 
 TEXT_COLUMNS = ("text", "content", "story", "document")
 TOKEN_COLUMNS = ("input_ids", "tokens")
@@ -31,6 +32,8 @@ def open_dataset(source: str | None) -> DatasetLike:
         return datasets.Dataset.from_parquet(str(bundle.dataset_path()))
     source = source.strip()
     path = Path(source).expanduser()
+    if path.exists() or source.startswith(("/", "./", "../", "~")) or path.suffix in FILE_LOADERS:
+        check_path_allowed(path)
     if path.is_dir():
         try:
             loaded = datasets.load_from_disk(str(path))
@@ -48,7 +51,7 @@ def open_dataset(source: str | None) -> DatasetLike:
 
 def text_file_dataset(path: str | Path) -> datasets.Dataset:
     """A plain text file as a dataset: one document per non-empty line."""
-    path = Path(path).expanduser()
+    path = check_path_allowed(path)
     if not path.is_file():
         raise ExplorerError(f"The text file '{path}' does not exist.")
     lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]

@@ -14,7 +14,7 @@ Special tokens (BOS) are excluded, as everywhere in the explorer.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,21 +61,14 @@ class _Examples:
             torch.zeros(d_sae, k, width),
         )  # fmt: skip
 
-    def merge(self, other: _Examples) -> _Examples:
-        """Keep, per feature, the K entries with the highest score among self and other."""
+    def merge_rows(self, features: torch.Tensor, other: _Examples) -> None:
+        """In place: for each of `features` [T], keep the K best-scoring entries of self and `other` [T, K]."""
         k = self.score.shape[1]
-        score = torch.cat([self.score, other.score], 1)
-        keep = score.topk(k, dim=1).indices  # [F, K]
-
-        def pick(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            both = torch.cat([a, b], 1)
+        keep = torch.cat([self.score[features], other.score], 1).topk(k, dim=1).indices  # [T, K]
+        for name in ("score", "value", "row", "pos", "tokens", "acts"):
+            both = torch.cat([getattr(self, name)[features], getattr(other, name)], 1)
             index = keep if both.dim() == 2 else keep[..., None].expand(-1, -1, both.shape[2])
-            return both.gather(1, index)
-
-        return _Examples(
-            pick(self.score, other.score), pick(self.value, other.value), pick(self.row, other.row),
-            pick(self.pos, other.pos), pick(self.tokens, other.tokens), pick(self.acts, other.acts),
-        )  # fmt: skip
+            getattr(self, name)[features] = both.gather(1, index)
 
 
 def _batch_candidates(
@@ -88,11 +81,12 @@ def _batch_candidates(
     tokens: torch.Tensor,
     row_offset: int,
     window: int,
-) -> _Examples:
+) -> tuple[torch.Tensor, _Examples]:
     """Per feature, the k best-scoring of a batch's non-zero entries that beat the feature's kept k-th score.
 
     feature, token, score: [E] one entry per non-zero (token, feature); threshold: [F];
-    acts: [B, P, F] the batch's activations; tokens: [B, P]. Returns dense [F, k] slots (-inf = empty).
+    acts: [B, P, F] the batch's activations; tokens: [B, P]. Returns the features with candidates [T]
+    and their [T, k] slots (-inf = empty), so merging touches only those features.
     """
     d_sae = acts.shape[2]
     positions = acts.shape[1]
@@ -107,21 +101,22 @@ def _batch_candidates(
     chosen = rank < k
     feature, token, score, rank = feature[chosen], token[chosen], score[chosen], rank[chosen]
     width = 2 * window + 1
-    out = _Examples.empty(d_sae, k, width)
+    touched, slot = torch.unique(feature, return_inverse=True)  # [T], [E'] index into touched
+    out = _Examples.empty(len(touched), k, width)
     rows, pos = token // positions, token % positions
     window_pos = pos[:, None] + torch.arange(-window, window + 1)  # [E, 2W+1]
     inside = (window_pos >= 0) & (window_pos < positions)
     clamped = window_pos.clamp(0, positions - 1)
     window_rows = rows[:, None].expand_as(clamped)
-    out.score[feature, rank] = score
-    out.value[feature, rank] = acts[rows, pos, feature]
-    out.row[feature, rank] = rows + row_offset
-    out.pos[feature, rank] = pos
-    out.tokens[feature, rank] = torch.where(inside, tokens[window_rows, clamped], -1)
-    out.acts[feature, rank] = torch.where(
+    out.score[slot, rank] = score
+    out.value[slot, rank] = acts[rows, pos, feature]
+    out.row[slot, rank] = rows + row_offset
+    out.pos[slot, rank] = pos
+    out.tokens[slot, rank] = torch.where(inside, tokens[window_rows, clamped], -1)
+    out.acts[slot, rank] = torch.where(
         inside, acts[window_rows, clamped, feature[:, None].expand_as(clamped)], 0.0
     )
-    return out
+    return touched, out
 
 
 @dataclass
@@ -239,8 +234,9 @@ def compute_feature_stats(
     for first in range(0, len(rows), batch_size):
         tokens = rows[first : first + batch_size]
         acts = feature_activations(explorer, tokens)  # [B, P, F] float32 on CPU
-        acts *= special_token_mask(tokens, explorer.model.tokenizer)[..., None]
-        n_tokens += int(special_token_mask(tokens, explorer.model.tokenizer).sum())
+        counted = special_token_mask(tokens, explorer.model.tokenizer)  # [B, P]
+        acts *= counted[..., None]
+        n_tokens += int(counted.sum())
         # Everything below works on the non-zero entries only (activations are sparse).
         token, feature = torch.nonzero(acts.reshape(-1, d_sae), as_tuple=True)  # [E]
         value = acts.reshape(-1, d_sae)[token, feature]
@@ -248,14 +244,14 @@ def compute_feature_stats(
         act_sums += torch.bincount(feature, weights=value.double(), minlength=d_sae)
         max_acts = max_acts.scatter_reduce(0, feature, value, reduce="amax")
         hist_counts, hist_max = _add_to_histogram(hist_counts, hist_max, feature, value)
-        top = top.merge(
-            _batch_candidates(
+        top.merge_rows(
+            *_batch_candidates(
                 feature, token, value, top.score[:, -1], config.top_k, acts, tokens, first, config.window
             )
         )
         keys = torch.rand(len(value), generator=generator)
-        sample = sample.merge(
-            _batch_candidates(
+        sample.merge_rows(
+            *_batch_candidates(
                 feature,
                 token,
                 keys,
@@ -378,12 +374,15 @@ def nearest_by_decoder(explorer: Explorer, feature: int, n: int = 10) -> list[tu
 
 
 @torch.no_grad()
-def features_promoting_token(explorer: Explorer, token_id: int, n: int = 10) -> list[tuple[int, float]]:
-    """The features whose decoder direction most raises `token_id`'s logit (column of W_dec @ W_U)."""
+def features_promoting_token(
+    explorer: Explorer, token_id: int | Sequence[int], n: int = 10
+) -> list[tuple[int, float]]:
+    """The features whose decoder direction most raises a token's logit (W_dec @ W_U; for several, the mean)."""
     from explorer.features import decoder_in_residual_space
 
+    ids = [token_id] if isinstance(token_id, int) else list(token_id)
     directions = decoder_in_residual_space(explorer, range(explorer.sae.d_sae))  # [F, d_model]
-    logits = directions @ explorer.model.W_U[:, token_id].float()
+    logits = (directions @ explorer.model.W_U[:, ids].float()).mean(1)  # [F]
     top = logits.topk(min(n, len(logits)))
     return [(int(i), float(v)) for v, i in zip(top.values, top.indices, strict=True)]
 

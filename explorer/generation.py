@@ -67,7 +67,8 @@ def ablation_hooks(explorer: Explorer, features: Sequence[int]) -> list[tuple[st
     return [(f"{explorer.hook_name}.hook_sae_acts_post", zero_features)]
 
 
-def _generate(model: Any, tokens: torch.Tensor, settings: GenerationSettings) -> str:
+def generate_text(model: Any, tokens: torch.Tensor, settings: GenerationSettings) -> str:
+    """Sample a continuation of `tokens` [1, pos] with `settings`, seeded; returns only the new text."""
     torch.manual_seed(settings.seed)
     out = model.generate(
         tokens,
@@ -92,9 +93,9 @@ def generate_pair(
     settings.check()
     tokens = tokenize_prompt(explorer, text).ids
     with hooked(explorer) as model:
-        base = _generate(model, tokens, settings)
+        base = generate_text(model, tokens, settings)
     with spliced(explorer, use_error_term, ablation_hooks(explorer, ablate)) as model:
-        with_sae = _generate(model, tokens, settings)
+        with_sae = generate_text(model, tokens, settings)
     return GenerationPair(text, base, with_sae, settings, use_error_term, list(ablate))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -27,8 +28,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from explorer.demo import bundle
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, out_of_memory_as_error
 from explorer.hooks import resolve_hook_name
+from explorer.paths import check_path_allowed
 from explorer.sources import SaeSource, parse_sae_source, pretrained_directory
 
 CFG_FILE = "cfg.json"
@@ -45,6 +47,7 @@ METADATA_KEYS = (
     "seqpos_slice", "sae_lens_training_version",
 )  # fmt: skip
 NO_PROCESSING_FLAGS = ("fold_ln", "center_writing_weights", "center_unembed")
+log = logging.getLogger(__name__)
 LOAD_COUNTS: Counter[str] = Counter()  # "model" / "sae" loads in this process (benchmarks, tests)
 HUB_OFFLINE_HINT = (
     "Use the embedded demo (`demo`), a local SAE directory, or a local Hugging Face cache "
@@ -285,8 +288,10 @@ def _load_pretrained(
     return sae, cfg, log_sparsity, sae_path
 
 
+@out_of_memory_as_error("loading the SAE")
 def load_sae(source: str | SaeSource, device: str = "cpu", dtype: str = "float32") -> LoadedSAE:
     """Load the SAE a source names, with its sparsity and metadata, on `device` in `dtype`."""
+    log.info("loading SAE %s on %s (%s)", source if isinstance(source, str) else source.text, device, dtype)
     parsed = parse_sae_source(source) if isinstance(source, str) else source
     LOAD_COUNTS["sae"] += 1
     log_sparsity = None
@@ -397,6 +402,7 @@ def _load_named(name: str, device: str, dtype: str, kwargs: dict[str, Any]) -> H
         return loader(name, device=device, dtype=DTYPES[dtype], **kwargs).eval()
 
 
+@out_of_memory_as_error("loading the model")
 def load_model(
     name_or_path: str,
     device: str = "cpu",
@@ -406,11 +412,14 @@ def load_model(
     """Load the demo model, a local model directory, or an official TransformerLens model by name."""
     kwargs = dict(from_pretrained_kwargs or {})
     LOAD_COUNTS["model"] += 1
+    log.info("loading model %s on %s (%s)", name_or_path, device, dtype)
     if name_or_path == bundle.DEMO_MODEL_NAME:
         return LoadedModel(
             _load_hooked_dir(bundle.model_dir(), device, dtype), name_or_path, bundle.model_dir()
         )
     path = Path(name_or_path).expanduser()
+    if path.exists() or name_or_path.startswith(("/", "./", "../", "~")):
+        check_path_allowed(path)
     if path.is_dir():
         if (path / HOOKED_CONFIG_FILE).is_file():
             model = _load_hooked_dir(path, device, dtype)
@@ -511,6 +520,7 @@ def hook_width(model: HookedSAETransformer, sae: SAE[Any], hook_name: str) -> in
     return acts.shape[-1]
 
 
+@out_of_memory_as_error("checking that the SAE fits the model")
 def check_fits(model: HookedSAETransformer, loaded: LoadedSAE, model_name: str) -> None:
     """Raise `ExplorerError` unless the SAE's hook exists in the model and its width is the SAE's d_in.
 
@@ -559,3 +569,9 @@ def load_explorer(
     loaded_sae = load_sae(sae_source, device=device, dtype=dtype)
     model_name, kwargs = model_request(loaded_sae, model)
     return assemble(load_model(model_name, device, dtype, kwargs), loaded_sae, device, dtype)
+
+
+def with_sae(explorer: Explorer, loaded_sae: LoadedSAE) -> Explorer:
+    """A second SAE on the same loaded model (for comparisons): the model is shared, not reloaded."""
+    loaded_model = LoadedModel(explorer.model, explorer.model_name, explorer.model_path)
+    return assemble(loaded_model, loaded_sae, explorer.device, explorer.dtype)

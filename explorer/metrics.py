@@ -16,7 +16,6 @@ tokens such as BOS are excluded everywhere):
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from sae_lens.util import extract_stop_at_layer_from_tlens_hook_name
 from transformer_lens.utils import lm_cross_entropy_loss
 
 from explorer.activations import special_token_mask
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, OutOfMemory, out_of_memory_as_error
 from explorer.generation import zero_ablation_hook
 from explorer.loading import Explorer
 
@@ -208,15 +207,12 @@ def compute_metrics(
     while done < n_rows:
         chunk = rows[done : done + batch]
         try:
-            _process_batch(explorer, chunk, with_loss, acc)
-        except torch.OutOfMemoryError:
-            free_memory(explorer.device)
+            with out_of_memory_as_error("computing metrics"):
+                _process_batch(explorer, chunk, with_loss, acc)
+        except OutOfMemory as error:
             if batch == 1:
-                raise ExplorerError(
-                    "Out of memory even with one prompt per batch.",
-                    hint="Use a shorter context, bfloat16, a smaller model, or turn off the loss metrics "
-                    "(then the model runs only up to the hook).",
-                ) from None
+                error.message = "Out of memory even with one prompt per batch."
+                raise
             batch = max(1, batch // 2)
             continue
         done += len(chunk)
@@ -225,13 +221,6 @@ def compute_metrics(
     if acc.n_tokens == 0:
         raise ExplorerError("The sample has no tokens to measure (only special tokens).")
     return _finish(acc, n_rows, with_loss)
-
-
-def free_memory(device: str) -> None:
-    """Release cached memory after an out-of-memory error."""
-    gc.collect()
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
 
 
 def _finish(acc: _Accumulator, n_rows: int, with_loss: bool) -> SampleMetrics:

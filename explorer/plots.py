@@ -98,29 +98,42 @@ def loss_difference_chart(
     return fig
 
 
-def l0_histogram(l0_per_token: torch.Tensor) -> go.Figure:
-    """Histogram of the number of active features per token."""
-    fig = go.Figure(go.Histogram(x=l0_per_token.tolist(), nbinsx=60))
+def l0_histogram(l0_per_token: torch.Tensor | dict[str, torch.Tensor]) -> go.Figure:
+    """Histogram of the number of active features per token (several SAEs overlaid when given a dict)."""
+    series = l0_per_token if isinstance(l0_per_token, dict) else {"": l0_per_token}
+    fig = go.Figure()
+    for name, values in series.items():
+        fig.add_trace(
+            go.Histogram(x=values.tolist(), name=name, opacity=0.6 if len(series) > 1 else 1.0, nbinsx=60)
+        )
     fig.update_layout(
-        height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"title": "L0 (active features per token)"},
-        yaxis={"title": "tokens"},
+        barmode="overlay", height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": "L0 (active features per token)"}, yaxis={"title": "tokens"},
+        showlegend=len(series) > 1, legend={"orientation": "h", "y": 1.12},
     )  # fmt: skip
     return fig
 
 
-def log_density_histogram(measured: torch.Tensor | None, from_file: torch.Tensor | None) -> go.Figure:
-    """Histogram of log10 feature density; measured on the sample and from sparsity.safetensors, overlaid."""
+def density_histogram(log10_densities: dict[str, torch.Tensor]) -> go.Figure:
+    """Overlaid histograms of log10 feature density, one per named series (dead features left out)."""
     fig = go.Figure()
-    if measured is not None:
-        alive = measured[measured > 0]
+    for name, values in log10_densities.items():
         fig.add_trace(
-            go.Histogram(x=torch.log10(alive).tolist(), name="measured on the sample", opacity=0.6, nbinsx=60)
+            go.Histogram(x=values[torch.isfinite(values)].tolist(), name=name, opacity=0.6, nbinsx=60)
         )
-    if from_file is not None:
-        fig.add_trace(go.Histogram(x=from_file.tolist(), name="sparsity.safetensors", opacity=0.6, nbinsx=60))
     fig.update_layout(
         barmode="overlay", height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis={"title": "log10 feature density (dead features not shown)"}, yaxis={"title": "features"},
         legend={"orientation": "h", "y": 1.12},
     )  # fmt: skip
     return fig
+
+
+def log_density_histogram(measured: torch.Tensor | None, from_file: torch.Tensor | None) -> go.Figure:
+    """Histogram of log10 feature density; measured on the sample and from sparsity.safetensors, overlaid."""
+    series = {}
+    if measured is not None:
+        series["measured on the sample"] = torch.log10(measured)
+    if from_file is not None:
+        series["sparsity.safetensors"] = from_file
+    return density_histogram(series)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from explorer.demo.bundle import read_manifest
 from explorer.errors import ExplorerError
-from explorer.paths import runs_dir
+from explorer.paths import check_path_allowed, runs_dir
 
 SourceKind = Literal["demo", "path", "pretrained", "run"]
 RUN_SAE_SUBDIR = "sae"  # a run's final SAE, in SAE-Lens layout: runs/<ID>/sae/
@@ -78,7 +78,7 @@ def parse_sae_source(text: str) -> SaeSource:
     if not looks_like_path and ":" in text:
         release, _, sae_id = text.removeprefix("pretrained:").partition(":")
         return _pretrained_source(text, release, sae_id)
-    path = Path(text).expanduser()
+    path = check_path_allowed(text)
     if not path.exists():
         raise ExplorerError(f"The path '{text}' does not exist.")
     if not path.is_dir():

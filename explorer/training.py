@@ -147,6 +147,30 @@ def validate_spec(spec: TrainSpec, available_memory: int | None = None) -> list[
     return errors
 
 
+def validate_resources(spec: TrainSpec, model: Any | None) -> list[FieldError]:
+    """The checks that open things: the dataset opens and has a text or tokens column; given the loaded
+    model, the hook exists and the context fits."""
+    from explorer.data import dataset_column, open_dataset
+
+    errors: list[FieldError] = []
+    if model is not None and spec.hook_name not in model.hook_dict:
+        similar = [h for h in model.hook_dict if h.split(".")[-1] == spec.hook_name.split(".")[-1]][:3]
+        errors.append(FieldError("hook_name", f"'{spec.hook_name}' is not a hook of {spec.model}"
+                                 + (f" (e.g. {', '.join(similar)})." if similar else ".")))  # fmt: skip
+    if model is not None and spec.context_size > model.cfg.n_ctx:
+        errors.append(
+            FieldError(
+                "context_size", f"{spec.context_size} is longer than the model's context ({model.cfg.n_ctx})."
+            )
+        )
+    if spec.dataset != "demo-train":
+        try:
+            dataset_column(open_dataset(spec.dataset))
+        except ExplorerError as error:
+            errors.append(FieldError("dataset", error.message + (f" {error.hint}" if error.hint else "")))
+    return errors
+
+
 def estimate_memory_bytes(spec: TrainSpec, d_in: int = 4096) -> int:
     """A rough upper estimate of training memory: SAE weights with Adam state, the activation buffer, a batch."""
     bytes_per = 2 if spec.dtype in ("bfloat16", "float16") else 4
@@ -299,9 +323,13 @@ def list_runs(directory: Path | None = None) -> list[RunInfo]:
     return sorted(infos, key=lambda i: i.status.created, reverse=True)
 
 
-def create_run(spec: TrainSpec, directory: Path | None = None) -> Path:
-    """Validate the spec and create a queued run folder (nothing starts yet)."""
+def create_run(
+    spec: TrainSpec, directory: Path | None = None, model: Any | None = None, check_resources: bool = True
+) -> Path:
+    """Validate the spec (the dataset too, and given the loaded model its hook and context); create a queued run folder."""
     errors = validate_spec(spec)
+    if not errors and check_resources:
+        errors = validate_resources(spec, model)
     if errors:
         raise ExplorerError("Invalid training spec: " + "; ".join(f"{e.field}: {e.message}" for e in errors))
     directory = directory or runs_dir()

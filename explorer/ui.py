@@ -2,27 +2,93 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import streamlit as st
 
 from explorer.activations import DEFAULT_PROMPT, PromptAnalysis, analyze_prompt, default_prepend_bos
 from explorer.errors import ExplorerError
-from explorer.loading import Explorer
+from explorer.generation import GenerationSettings
+from explorer.loading import (
+    Explorer,
+    LoadedModel,
+    LoadedSAE,
+    assemble,
+    load_model,
+    load_sae,
+    model_request,
+    resolve_device,
+    resolve_dtype,
+)
+from explorer.paths import confine_paths
 
+T = TypeVar("T")
 EXPLORER_KEY = "explorer"
 OTHER_SOURCE = "Other: directory, RELEASE:SAE_ID or run:ID"
 
 
+@st.cache_resource(show_spinner="Loading SAE…", max_entries=8)
+def cached_sae(sae_source: str, device: str, dtype: str) -> LoadedSAE:
+    """Each SAE is read once per (source, device, dtype), for every page and browser session."""
+    return load_sae(sae_source, device=device, dtype=dtype)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=2)
+def cached_model(name: str, device: str, dtype: str, kwargs_json: str) -> LoadedModel:
+    """Each model is loaded once per (name, device, dtype, kwargs); SAEs on the same model share it."""
+    return load_model(name, device=device, dtype=dtype, from_pretrained_kwargs=json.loads(kwargs_json))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_explorer(sae_source: str, model: str | None, device: str, dtype: str) -> Explorer:
+    """The checked pairing of a cached model and a cached SAE."""
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    loaded_sae = cached_sae(sae_source, device, dtype)
+    model_name, kwargs = model_request(loaded_sae, model)
+    return assemble(
+        cached_model(model_name, device, dtype, json.dumps(kwargs, sort_keys=True)), loaded_sae, device, dtype
+    )
+
+
+def other_source_key() -> str:
+    """The widget key of the sidebar's free-text SAE source box."""
+    return f"sae_other_{st.session_state.get('sae_other_version', 0)}"
+
+
 def select_source(source: str) -> None:
-    """Point the sidebar's source picker at `source` for the next run (e.g. a finished training run)."""
+    """Point the sidebar's source picker at `source` for the next run (e.g. a finished training run).
+
+    The text box gets a new key, so the browser draws a new box holding `source` rather than keeping
+    what an earlier box of the same key showed.
+    """
+    st.session_state["sae_other_version"] = st.session_state.get("sae_other_version", 0) + 1
     st.session_state["sae_choice"] = OTHER_SOURCE
-    st.session_state["sae_other"] = source
+    st.session_state[other_source_key()] = source
     st.query_params["sae"] = source
+
+
+def ensure_entrypoint_ran() -> None:
+    """Rerun through app.py when a page was started without it.
+
+    Until app.py's `st.navigation` has run once in a server process, Streamlit routes a deep link such
+    as `/prompt?feature=3` (the first request of a freshly started server) with its legacy `pages/`
+    folder routing, which runs the page file alone: no sidebar, nothing loaded. Switch that routing
+    off, as `st.navigation` itself does, and rerun so the entrypoint runs and the link still works.
+    """
+    if EXPLORER_KEY not in st.session_state:
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def current_explorer() -> Explorer:
     """The model + SAE loaded from the sidebar; stops the page with a message when none is loaded."""
+    ensure_entrypoint_ran()
+    confine_paths()  # app.py does this on every run; AppTest reruns only the page, so pages repeat it
     explorer = st.session_state.get(EXPLORER_KEY)
     if explorer is None:
         st.info("Pick an SAE in the sidebar to start.")
@@ -70,15 +136,42 @@ def prompt_analysis(explorer: Explorer, text: str, prepend_bos: bool) -> PromptA
         st.stop()
 
 
+def generation_settings_inputs() -> GenerationSettings:
+    """Temperature, max new tokens, seed and stop-at-EOS widgets in one row, as the generating pages share them."""
+    c1, c2, c3, c4 = st.columns(4)
+    temperature = c1.number_input("Temperature", 0.0, 2.0, 0.8, 0.1)
+    max_new_tokens = c2.number_input("Max new tokens", 1, 256, 40)
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
+    stop_at_eos = c4.toggle("Stop at EOS", value=True)
+    return GenerationSettings(int(max_new_tokens), float(temperature), int(seed), stop_at_eos)
+
+
+def url_value(name: str, default: T, cast: Callable[[str], T] | None = None) -> T:
+    """A view setting: this session's last value, else the URL's `?name=` (a shared link), else `default`."""
+    if name in st.session_state:
+        return st.session_state[name]
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return (cast or type(default))(raw)
+    except (TypeError, ValueError):
+        return default
+
+
+def share_value(name: str, value: Any) -> None:
+    """Remember a view setting for this session and write it to the URL, so a link reproduces the view."""
+    st.session_state[name] = value
+    if st.query_params.get(name) != str(value):
+        st.query_params[name] = str(value)
+
+
 def prompt_inputs(explorer: Explorer, key_prefix: str = "") -> tuple[str, bool]:
-    """The shared prompt box and prepend-BOS toggle (their values persist across pages)."""
+    """The shared prompt box and prepend-BOS toggle (the prompt persists across pages and lives in the URL)."""
     text = st.text_area(
-        "Prompt",
-        value=st.session_state.get("prompt", DEFAULT_PROMPT),
-        height=90,
-        key=f"{key_prefix}prompt_box",
+        "Prompt", value=url_value("prompt", DEFAULT_PROMPT), height=90, key=f"{key_prefix}prompt_box"
     )
-    st.session_state["prompt"] = text
+    share_value("prompt", text)
     prepend_bos = st.toggle(
         "Prepend BOS", value=default_prepend_bos(explorer), key=f"{key_prefix}bos",
         help="Default from the SAE's metadata (prepend_bos).",

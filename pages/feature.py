@@ -19,7 +19,7 @@ from explorer.feature_stats import (
 from explorer.features import check_feature_ids, direct_logit_effects, neuronpedia_url
 from explorer.plots import examples_html, tokens_html
 from explorer.stats_cache import get_feature_stats, load_cached, sample_rows, stats_key
-from explorer.ui import current_explorer, show_error
+from explorer.ui import current_explorer, share_value, show_error, url_value
 
 st.title("Feature dashboard")
 explorer = current_explorer()
@@ -40,11 +40,13 @@ context = min(explorer.sae.metadata.context_size or 128, explorer.model.cfg.n_ct
 
 stats = load_cached(stats_key(explorer, dataset, n_tokens, context))
 if stats is None:
-    st.info(
-        f"Statistics for {n_tokens:,} tokens of `{dataset}` are not computed yet (one pass, then cached on disk)."
-    )
-    if not st.button("Compute statistics", type="primary"):
-        st.stop()
+    notice = st.empty()  # the notice and button go away once the statistics are there
+    with notice.container():
+        st.info(
+            f"Statistics for {n_tokens:,} tokens of `{dataset}` are not computed yet (one pass, then cached on disk)."
+        )
+        if not st.button("Compute statistics", type="primary"):
+            st.stop()
     bar = st.progress(0.0, text="Starting…")
     try:
         stats, _ = get_feature_stats(
@@ -55,19 +57,19 @@ if stats is None:
         show_error(error)
         st.stop()
     bar.empty()
+    notice.empty()
 st.caption(
     f"Statistics over {stats.n_tokens:,} tokens of `{dataset}` (context {stats.context_size}; BOS excluded)."
 )
 
-requested = st.query_params.get("feature", "0")
+requested = url_value("feature", "0", str)
 try:
     initial = check_feature_ids(explorer, [int(requested)])[0]
 except (ValueError, ExplorerError):
     st.warning(f"`?feature={requested}` is not a feature of this SAE (0..{d_sae - 1}); showing feature 0.")
     initial = 0
 feature = int(st.number_input("Feature", 0, d_sae - 1, initial, key="feature_id"))
-if str(feature) != requested:
-    st.query_params["feature"] = str(feature)
+share_value("feature", feature)
 
 density, max_act, mean_act = (
     float(stats.density[feature]),
@@ -88,12 +90,12 @@ centres, counts = histogram(stats, feature)
 fig = go.Figure(go.Bar(x=centres, y=counts))
 fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Non-zero activations",
                   xaxis={"title": "activation"}, yaxis={"title": "tokens"})  # fmt: skip
-left.plotly_chart(fig, use_container_width=True)
+left.plotly_chart(fig, width="stretch")
 effect = direct_logit_effects(explorer, [feature], n=10)[0]
 right.dataframe(
     pd.DataFrame({"promotes": [repr(t) for t in effect.top_tokens], "logit": effect.top_values,
                   "suppresses": [repr(t) for t in effect.bottom_tokens], "logit ": effect.bottom_values}),
-    hide_index=True, use_container_width=True,
+    hide_index=True, width="stretch",
 )  # fmt: skip
 right.caption("W_dec[f] @ W_U (final LayerNorm not applied).")
 
@@ -111,7 +113,7 @@ for label, band in quantile_examples(stats, explorer, feature):
 st.subheader("Nearest features (decoder cosine similarity)")
 st.dataframe(
     pd.DataFrame([{"feature": f, "cosine": c, "open": f"?feature={f}"} for f, c in nearest_by_decoder(explorer, feature)]),
-    hide_index=True, use_container_width=True, column_config={"open": st.column_config.LinkColumn(display_text="open")},
+    hide_index=True, width="stretch", column_config={"open": st.column_config.LinkColumn(display_text="open")},
 )  # fmt: skip
 
 st.subheader("Run it on my text")

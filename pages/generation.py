@@ -6,10 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from explorer.errors import ExplorerError
-from explorer.generation import GenerationSettings, check_answer, compare_loss, generate_pair
+from explorer.generation import check_answer, compare_loss, generate_pair
 from explorer.logits import parse_feature_ids
 from explorer.plots import loss_difference_chart
-from explorer.ui import current_explorer, prompt_inputs, show_error
+from explorer.ui import current_explorer, generation_settings_inputs, prompt_inputs, show_error
 
 st.title("Generation and loss")
 explorer = current_explorer()
@@ -32,13 +32,8 @@ except ExplorerError as error:
     st.stop()
 
 st.subheader("Generate")
-c1, c2, c3, c4 = st.columns(4)
-temperature = c1.number_input("Temperature", 0.0, 2.0, 0.8, 0.1)
-max_new_tokens = c2.number_input("Max new tokens", 1, 256, 40)
-seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
-stop_at_eos = c4.toggle("Stop at EOS", value=True)
+settings = generation_settings_inputs()
 if st.button("Generate", type="primary"):
-    settings = GenerationSettings(int(max_new_tokens), float(temperature), int(seed), stop_at_eos)
     try:
         with st.spinner("Generating…"):
             st.session_state["generation"] = generate_pair(explorer, text, settings, use_error_term, ablate)
@@ -73,9 +68,7 @@ st.caption(
     "Mean next-token cross-entropy (nats) over the prompt. CE loss recovered = (zero − recon) / (zero − orig): "
     "1 means the SAE preserves the model's loss, 0 means it is no better than zeroing the hook."
 )
-st.plotly_chart(
-    loss_difference_chart(loss.tokens.strings, loss.loss_orig, loss.loss_recon), use_container_width=True
-)
+st.plotly_chart(loss_difference_chart(loss.tokens.strings, loss.loss_orig, loss.loss_recon), width="stretch")
 
 st.subheader("Answer check")
 st.caption(
@@ -97,5 +90,5 @@ if answer.strip():
         column.markdown(f"**{title}**: probability {ranking.probability:.4f}, rank {ranking.rank}")
         column.dataframe(
             pd.DataFrame({"token": [repr(t) for t in ranking.top_tokens], "probability": ranking.top_probabilities}),
-            hide_index=True, use_container_width=True,
+            hide_index=True, width="stretch",
         )  # fmt: skip

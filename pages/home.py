@@ -50,10 +50,17 @@ st.markdown(
   logit effect.
 - **Generation and loss**: generate with and without the SAE from the same seed; the prompt's loss
   original / with the SAE / zero-ablated, CE loss recovered, a per-token loss chart, and an answer check.
+- **Steering**: generate with chosen features pushed (strength × W_dec[f] added at the hook), clamped to a
+  value or ablated (through the SAE with its error term), beside the default text from the same seed.
+- **Compare two SAEs**: a second SAE on the same model: metrics on one sample side by side, overlaid L0 and
+  density histograms, and a feature's nearest features in the other SAE by decoder cosine and by activation
+  correlation.
 - **Train an SAE**: launch SAE-Lens training runs from a form (any training architecture, its own sparsity
   parameter, width, schedule, buffer sizes), watch loss, L0, explained variance and dead features live,
   cancel (a checkpoint is saved), resume, and open the trained SAE here.
 - **Sparsity and reconstruction**: on a dataset sample, L0 and feature-density histograms, dead and dense
   features, MSE, explained variance, cosine similarity, CE loss recovered and KL divergence.
+
+Every page keeps its settings (SAE, prompt, feature, k, ...) in the URL: copy the address to share the view.
 """
 )

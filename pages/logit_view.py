@@ -58,7 +58,7 @@ for column, (title, dist) in zip(
 ):
     column.plotly_chart(
         probability_bars([t.token for t in dist], [t.probability for t in dist], title),
-        use_container_width=True,
+        width="stretch",
     )
 
 st.subheader("Direct logit effect of each chosen feature")
@@ -74,5 +74,5 @@ st.dataframe(
             for e in effects
         ]
     ),
-    hide_index=True, use_container_width=True,
+    hide_index=True, width="stretch",
 )  # fmt: skip

@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer.activations import aggregate_activations, top_features
 from explorer.plots import activation_heatmap, token_label, tokens_html
-from explorer.ui import current_explorer, prompt_section
+from explorer.ui import current_explorer, prompt_section, share_value, url_value
 
 st.title("Prompt activations")
 st.caption(
@@ -19,10 +19,13 @@ tokens = analysis.tokens.strings
 
 over_prompt = top_features(aggregate_activations(analysis, "max"), 20)
 default_feature = over_prompt[0].feature if over_prompt else 0
+requested = url_value("feature", default_feature, int)
 feature = st.number_input(
-    "Feature to colour the tokens by", min_value=0, max_value=explorer.sae.d_sae - 1, value=default_feature,
+    "Feature to colour the tokens by", min_value=0, max_value=explorer.sae.d_sae - 1,
+    value=requested if 0 <= requested < explorer.sae.d_sae else default_feature,
     help="Defaults to the feature with the highest activation anywhere in the prompt.",
 )  # fmt: skip
+share_value("feature", int(feature))
 values = analysis.acts[:, int(feature)].tolist()
 st.markdown(f"**Feature {int(feature)}** · max activation {max(values):.3f} (hover a token for its value)")
 st.html(tokens_html(tokens, values, label=f"f{int(feature)}"))
@@ -31,7 +34,7 @@ st.subheader("Tokens × top features")
 n_heat = st.slider("Features in the heatmap (highest max activation over the prompt)", 5, 50, 15)
 heat_features = [f.feature for f in top_features(aggregate_activations(analysis, "max"), n_heat)]
 if heat_features:
-    st.plotly_chart(activation_heatmap(tokens, analysis.acts, heat_features), use_container_width=True)
+    st.plotly_chart(activation_heatmap(tokens, analysis.acts, heat_features), width="stretch")
 else:
     st.info("No feature fires on this prompt.")
 
@@ -46,5 +49,5 @@ active = analysis.active_at(position)
 st.caption(f"{len(active)} features are active (> 0) at token {token_label(position, tokens[position])}.")
 st.dataframe(
     pd.DataFrame([{"feature": f.feature, "activation": f.activation} for f in active]),
-    hide_index=True, use_container_width=True, height=min(400, 40 + 35 * max(1, len(active))),
+    hide_index=True, width="stretch", height=min(400, 40 + 35 * max(1, len(active))),
 )  # fmt: skip

@@ -81,10 +81,8 @@ m4.metric(
     help="Mean over features of the fraction of tokens where each fires.",
 )
 left, right = st.columns(2)
-left.plotly_chart(l0_histogram(result.l0_per_token), use_container_width=True)
-right.plotly_chart(
-    log_density_histogram(result.feature_density, explorer.sae.log_sparsity), use_container_width=True
-)
+left.plotly_chart(l0_histogram(result.l0_per_token), width="stretch")
+right.plotly_chart(log_density_histogram(result.feature_density, explorer.sae.log_sparsity), width="stretch")
 if density_from_file(explorer) is None:
     right.caption("No sparsity.safetensors for this SAE: only the measured density is shown.")
 

@@ -8,7 +8,7 @@ import streamlit as st
 from explorer.activations import aggregate_activations, top_features
 from explorer.features import density_from_file, direct_logit_effects, neuronpedia_url
 from explorer.plots import token_label
-from explorer.ui import current_explorer, prompt_section
+from explorer.ui import current_explorer, prompt_section, share_value, url_value
 
 MODES = {
     "Last token": "last",
@@ -24,9 +24,16 @@ analysis = prompt_section(explorer)
 tokens = analysis.tokens.strings
 
 left, right = st.columns([2, 1])
-mode_label = left.radio("Rank features by their activation at", list(MODES), horizontal=True)
+mode_names = list(MODES.values())
+mode = url_value("mode", "last")
+mode_label = left.radio(
+    "Rank features by their activation at", list(MODES), horizontal=True,
+    index=mode_names.index(mode) if mode in mode_names else 0,
+)  # fmt: skip
 mode = MODES[mode_label]
-k = right.slider("k", 1, 100, 10)
+share_value("mode", mode)
+k = right.slider("k", 1, 100, min(max(url_value("k", 10), 1), 100))
+share_value("k", k)
 position = None
 if mode == "token":
     position = st.select_slider(
@@ -61,7 +68,7 @@ for f in top:
 st.dataframe(
     pd.DataFrame(rows),
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
     column_config={
         "density": st.column_config.NumberColumn(
             format="%.2e", help="Firing frequency from sparsity.safetensors"

@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 from explorer.demo.bundle import DEMO_MODEL_NAME
 from explorer.errors import ExplorerError
 from explorer.metrics import available_memory_bytes
-from explorer.paths import runs_dir
+from explorer.paths import confine_paths, runs_dir
 from explorer.training import (
     SPARSITY_PARAMETER,
     TrainSpec,
@@ -23,9 +23,10 @@ from explorer.training import (
     resume_run,
     schedule,
     training_architectures,
+    validate_resources,
     validate_spec,
 )
-from explorer.ui import select_source, show_error
+from explorer.ui import ensure_entrypoint_ran, select_source, show_error
 
 st.title("Train an SAE")
 st.caption(
@@ -33,6 +34,8 @@ st.caption(
     f"their folders live in `{runs_dir()}` and survive app restarts. The defaults train a useful SAE on the "
     "demo model in one to two minutes on a CPU."
 )
+ensure_entrypoint_ran()
+confine_paths()  # typed model and dataset paths stay under the allowed roots (app.py does it too)
 defaults = TrainSpec()
 loaded = st.session_state.get("explorer")
 
@@ -90,11 +93,17 @@ if submitted:
         n_checkpoints=int(n_checkpoints), seed=int(seed), log_to_wandb=log_to_wandb, name=name,
     )  # fmt: skip
     errors = validate_spec(spec, available_memory_bytes(spec.device) if device == "cpu" else None)
+    if not errors:
+        # Hook and context are checked against the loaded model when the spec names it (or the demo model,
+        # which is cheap); any other model is checked by the run itself when it starts.
+        model_for_checks = loaded.model if loaded is not None and spec.model == loaded.model_name else None
+        with st.spinner("Checking the dataset…"):
+            errors = validate_resources(spec, model_for_checks)
     if errors:
         st.error("The run was not launched:\n\n" + "\n".join(f"- **{e.field}**: {e.message}" for e in errors))
     else:
         try:
-            run_dir = create_run(spec)
+            run_dir = create_run(spec, check_resources=False)
             started = schedule()
             st.success(
                 f"Run `{run_dir.name}` "
@@ -140,9 +149,7 @@ def runs_panel() -> None:
                 last = rows[-1]
                 st.caption(f"{last['tokens']:,} tokens · {last.get('tokens_per_s', 0):,.0f} tokens/s · "
                            f"MSE {last.get('losses/mse_loss', float('nan')):.3f} · L0 {last.get('metrics/l0', float('nan')):.1f}")  # fmt: skip
-                st.plotly_chart(
-                    metric_chart(rows), use_container_width=True, key=f"chart-{info.id}-{len(rows)}"
-                )
+                st.plotly_chart(metric_chart(rows), width="stretch", key=f"chart-{info.id}-{len(rows)}")
             if info.status.error:
                 st.error(info.status.error)
             c1, c2, c3, c4 = st.columns(4)

@@ -21,6 +21,16 @@ from explorer.loading import Explorer, load_explorer  # noqa: E402
 FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def allowed_roots_for_tests(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The app confines typed paths to allowed roots; tests write their SAEs and datasets under pytest's temp."""
+    from explorer.paths import ROOTS_ENV, allowed_roots
+
+    os.environ.pop(ROOTS_ENV, None)
+    roots = [*allowed_roots(), tmp_path_factory.getbasetemp()]
+    os.environ[ROOTS_ENV] = os.pathsep.join(str(r) for r in roots)
+
+
 @pytest.fixture(scope="session")
 def demo() -> Explorer:
     """The demo bundle's default model + SAE on CPU in float32, loaded once for the session."""

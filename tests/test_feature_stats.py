@@ -162,3 +162,33 @@ def test_corrupt_or_foreign_entries_are_never_read(
     meta.write_text(meta.read_text().replace('"n_tokens": 2048', '"n_tokens": 999'))  # a foreign key
     assert load_cached(key) is None
     assert not list(folder.parent.glob(".*"))  # no temporary folders left behind
+
+
+def test_an_interrupted_pass_or_write_leaves_nothing_readable(
+    demo: Explorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import explorer.stats_cache as stats_cache
+
+    monkeypatch.setenv("SAE_EXPLORER_CACHE", str(tmp_path))
+    key = stats_key(demo, "demo", 2_048, 64, CONFIG)
+
+    def interrupt(done: int, total: int, rate: float) -> None:  # noqa: ARG001
+        if done >= total // 2:
+            raise KeyboardInterrupt  # the user stops the pass half way
+
+    with pytest.raises(KeyboardInterrupt):
+        get_feature_stats(demo, "demo", 2_048, 64, CONFIG, progress=interrupt, batch_size=4)
+    assert load_cached(key) is None
+    real_dumps = stats_cache.json.dumps
+
+    def killed_while_writing(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise KeyboardInterrupt  # after the tensors were written, before the metadata
+
+    monkeypatch.setattr(stats_cache.json, "dumps", killed_while_writing)
+    with pytest.raises(KeyboardInterrupt):
+        get_feature_stats(demo, "demo", 2_048, 64, CONFIG)
+    monkeypatch.setattr(stats_cache.json, "dumps", real_dumps)
+    assert load_cached(key) is None and not entry_dir(key).exists()
+    assert not list(entry_dir(key).parent.glob(".*"))  # the temporary folder was removed
+    _, cached = get_feature_stats(demo, "demo", 2_048, 64, CONFIG)
+    assert not cached and load_cached(key) is not None

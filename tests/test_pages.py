@@ -99,9 +99,9 @@ def test_sparsity_page(with_loss: bool) -> None:
     assert len(at.get("plotly_chart")) == 2
 
 
-def test_sparsity_page_bad_dataset() -> None:
+def test_sparsity_page_bad_dataset(tmp_path: Path) -> None:
     at = open_page("pages/sparsity.py")
-    at.text_input[0].set_value("/no/such/file.jsonl")
+    at.text_input[0].set_value(str(tmp_path / "no" / "such" / "file.jsonl"))
     at.button[0].click().run()
     assert not at.exception
     assert "does not exist" in at.error[0].value
@@ -190,4 +190,4 @@ def test_training_from_the_form_runs_and_opens(tmp_path: Path, monkeypatch: pyte
     open_button = next(b for b in at.button if b.label == "Open in explorer")
     open_button.click().run()
     assert not at.exception
-    assert at.session_state["sae_other"] == f"run:{list_runs(tmp_path)[0].id}"
+    assert at.session_state["sae_other_1"] == f"run:{list_runs(tmp_path)[0].id}"

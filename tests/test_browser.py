@@ -1,0 +1,404 @@
+"""End-to-end: `streamlit run app.py` on a free port, driven by headless Chromium through Playwright.
+
+Uses Debian's `chromium` (Playwright's own browser download does not work here), found as
+$CHROMIUM, `chromium` or `chromium-browser` on the PATH. Without it these tests are skipped, unless
+SAE_EXPLORER_REQUIRE_BROWSER=1 (set by `.ci/run`, which installs it), when they fail instead.
+Screenshots of every page go to $SAE_EXPLORER_SHOTS (default: cache/screenshots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
+SHOTS = Path(os.environ.get("SAE_EXPLORER_SHOTS", ROOT / "cache" / "screenshots"))
+PAGES = {  # url path -> the page's title
+    "": "SAE Feature Explorer",
+    "prompt": "Prompt activations",
+    "top": "Top features",
+    "feature": "Feature dashboard",
+    "logits": "Feature-subset logits",
+    "generation": "Generation and loss",
+    "steer": "Steering",
+    "sparsity": "Sparsity and reconstruction",
+    "compare": "Compare two SAEs",
+    "training": "Train an SAE",
+}
+
+try:
+    import playwright  # noqa: F401
+
+    HAVE_PLAYWRIGHT = True
+except ImportError:
+    HAVE_PLAYWRIGHT = False
+
+if not (CHROMIUM and HAVE_PLAYWRIGHT):
+    reason = "browser tests need Debian's chromium and the playwright package (see README)"
+    if os.environ.get("SAE_EXPLORER_REQUIRE_BROWSER"):
+        raise RuntimeError(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running `streamlit run app.py` and where its log, cache and runs live."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    runs: Path
+
+    def loads(self, what: str, name: str = "") -> int:
+        """How many times the server has loaded a model or an SAE (named `name`, if given), from its log."""
+        return len(re.findall(rf"^loading {what} {re.escape(name)}", self.log.read_text(), flags=re.M))
+
+
+def start_server(tmp: Path, runs: Path) -> Server:
+    port = free_port()
+    log = tmp / "server.log"
+    env = {**os.environ, "SAE_EXPLORER_CACHE": str(tmp / "cache"), "SAE_EXPLORER_RUNS": str(runs),
+           "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return Server(url, process, log, runs)
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("streamlit did not become healthy in 90 s")
+
+
+def stop_server(server: Server) -> None:
+    os.killpg(server.process.pid, signal.SIGTERM)
+    server.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    running = start_server(tmp, tmp / "runs")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield context.new_page()
+    context.close()
+
+
+def settle(page: Page, timeout_s: float = 120) -> None:
+    """Wait until the app's script has finished running (and whatever it shows has been drawn)."""
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout_s * 1000)  # every page has a title
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => document.querySelector(\"[data-testid='stApp']\")?.getAttribute('data-test-script-state')"
+        " === 'notRunning'",
+        timeout=timeout_s * 1000,
+    )
+    page.wait_for_timeout(300)
+
+
+def open_page(page: Page, server: Server, path: str, **params: str) -> None:
+    query = ("?" + urllib.parse.urlencode(params)) if params else ""
+    page.goto(f"{server.url}/{path}{query}")
+    settle(page)
+
+
+def assert_no_exception(page: Page) -> None:
+    exceptions = page.locator("[data-testid='stException']")
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def screenshot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def query(page: Page) -> dict[str, str]:
+    return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query).items()}
+
+
+def compute_statistics(page: Page) -> None:
+    """On the feature page: press "Compute statistics" when they are not cached yet; wait for the dashboard."""
+    button = page.get_by_role("button", name="Compute statistics")
+    if button.count():
+        button.click()
+    expect(page.get_by_text("Max-activating examples")).to_be_visible(timeout=180_000)
+    settle(page)
+
+
+def main_text(page: Page) -> str:
+    return page.locator("[data-testid='stMain']").inner_text()
+
+
+# ----------------------------------------------------------------------------- every page
+
+
+def test_every_page_renders_with_its_content(page: Page, server: Server) -> None:
+    for path, title in PAGES.items():
+        open_page(page, server, path)
+        assert_no_exception(page)
+        expect(page.get_by_role("heading", name=title).first).to_be_visible()
+        if path == "feature":  # statistics are computed once, on request, then cached on disk
+            compute_statistics(page)
+        if path in ("sparsity", "compare"):  # a small sample, then the numbers
+            prompts = page.get_by_label("Prompts", exact=True)
+            prompts.fill("16")
+            prompts.press("Tab")
+            page.get_by_role("button", name="Compute" if path == "sparsity" else "Compare").click()
+            expect(
+                page.get_by_text(
+                    "Explained variance" if path == "sparsity" else "By activation correlation"
+                ).first
+            ).to_be_visible(timeout=120_000)
+            settle(page)
+            assert_no_exception(page)
+        screenshot(page, path or "home")
+    sidebar = page.locator("[data-testid='stSidebar']").inner_text()
+    assert "demo-stories-2l" in sidebar and "blocks.0.hook_mlp_out" in sidebar
+    # One model load shared by every page; each SAE once: the sidebar's and the compare page's second SAE.
+    assert server.loads("model") == 1
+    assert server.loads("SAE", "demo:mlp0-standard ") == server.loads("SAE", "demo:resid1-topk ") == 1
+
+
+def test_prompt_page_typing_a_prompt_and_picking_a_feature(page: Page, server: Server) -> None:
+    open_page(page, server, "prompt")
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill("The dragon had a shiny green ball.")
+    box.press("Control+Enter")
+    settle(page)
+    assert "dragon" in main_text(page)
+    feature_box = page.get_by_label("Feature to colour the tokens by", exact=True)
+    feature_box.fill("42")
+    feature_box.press("Enter")
+    settle(page)
+    assert "Feature 42" in main_text(page)
+    assert query(page)["feature"] == "42" and query(page)["prompt"] == "The dragon had a shiny green ball."
+    assert_no_exception(page)
+
+
+def test_top_features_ranking_k_and_shared_link(page: Page, server: Server, browser: Browser) -> None:
+    open_page(page, server, "top", prompt="Tom saw a big red dog.", k="6")
+    assert page.get_by_test_id("stSliderThumbValue").inner_text() == "6"
+    page.get_by_text("Whole prompt: max").click()
+    settle(page)
+    assert query(page)["mode"] == "max" and query(page)["k"] == "6"
+    # The link reproduces the view for a colleague (a fresh browser context, so a fresh session).
+    colleague = browser.new_context().new_page()
+    colleague.goto(page.url)
+    settle(colleague)
+    assert colleague.get_by_test_id("stSliderThumbValue").inner_text() == "6"
+    assert colleague.get_by_label("Prompt", exact=True).input_value() == "Tom saw a big red dog."
+    assert colleague.get_by_role("radio", name="Whole prompt: max").is_checked()
+    colleague.context.close()
+
+
+def test_feature_dashboard_from_a_link_and_picking_another(page: Page, server: Server) -> None:
+    open_page(page, server, "feature", feature="7")
+    compute_statistics(page)
+    assert page.get_by_label("Feature", exact=True).first.input_value() == "7"
+    box = page.get_by_label("Feature", exact=True).first
+    box.fill("12")
+    box.press("Enter")
+    settle(page)
+    assert query(page)["feature"] == "12"
+    assert "Density" in main_text(page) and "Nearest features" in main_text(page)
+    assert_no_exception(page)
+
+
+def test_generation_and_steering(page: Page, server: Server) -> None:
+    open_page(page, server, "generation", prompt="Once upon a time, there was a cat.")
+    page.get_by_role("button", name="Generate").click()
+    settle(page)
+    text = main_text(page)
+    assert "Model alone" in text and "With the SAE spliced in" in text and "CE loss recovered" in text
+    open_page(
+        page,
+        server,
+        "steer",
+        prompt="Once upon a time, there was a cat.",
+        steer="964:10",
+        sae="demo:resid1-topk",
+    )
+    page.get_by_role("button", name="Generate").click()
+    settle(page)
+    screenshot(page, "steer-generated")
+    assert "Steered: +10 × W_dec[964]" in main_text(page)
+    assert page.locator("[data-testid='stCode']").count() == 2
+    assert_no_exception(page)
+
+
+def test_bad_source_in_the_sidebar_then_recovering(page: Page, server: Server) -> None:
+    open_page(page, server, "prompt")
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name=re.compile("^Other")).click()
+    settle(page)
+    source = sidebar.get_by_label("SAE source", exact=True)
+    missing = server.runs.parent / "no-such-sae"
+    source.fill(str(missing))
+    source.press("Enter")
+    settle(page)
+    expect(sidebar.get_by_text(f"The path '{missing}' does not exist.")).to_be_visible()
+    assert "Pick an SAE in the sidebar" in main_text(page)
+    source.fill("/etc")
+    source.press("Enter")
+    settle(page)
+    expect(sidebar.get_by_text("'/etc' is outside the folders this app may open.")).to_be_visible()
+    source.fill("demo:resid1-topk")
+    source.press("Enter")
+    settle(page)
+    assert "blocks.1.hook_resid_pre" in sidebar.inner_text()
+    assert "max activation" in main_text(page)
+    assert_no_exception(page)
+
+
+def test_training_from_the_form_then_open_in_the_explorer(page: Page, server: Server) -> None:
+    open_page(page, server, "training")
+    tokens = page.get_by_label("Training tokens", exact=True)
+    tokens.fill("120000")
+    tokens.press("Tab")
+    page.get_by_role("button", name="Launch").click()
+    settle(page)
+    expect(page.get_by_text(re.compile(r"Run \S+ started"))).to_be_visible()
+    expect(page.get_by_text("succeeded").first).to_be_visible(timeout=300_000)
+    screenshot(page, "training-finished")
+    page.get_by_role("button", name="Open in explorer").first.click()
+    settle(page)
+    screenshot(page, "opened-run")
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert sidebar.get_by_label("SAE source", exact=True).input_value().startswith("run:")
+    assert "topk" in sidebar.inner_text() and "128 → 1024" in sidebar.inner_text()
+    expect(page.get_by_role("heading", name="SAE Feature Explorer")).to_be_visible()
+    assert query(page)["sae"].startswith("run:")
+    open_page(page, server, "prompt", sae=query(page)["sae"])
+    assert "max activation" in main_text(page)
+    assert_no_exception(page)
+
+
+# ----------------------------------------------------------------------------- load
+
+
+def test_eight_sessions_at_once_get_their_own_correct_answers(server: Server) -> None:
+    """Eight browser sessions on different pages, SAEs and prompts at the same time."""
+    from explorer.activations import analyze_prompt
+    from explorer.loading import load_explorer
+
+    prompts = [f"{name} found a {colour} {animal} in the park." for name, colour, animal in (
+        ("Lily", "red", "cat"), ("Tom", "blue", "dog"), ("Mia", "green", "frog"), ("Sam", "pink", "pig"))]  # fmt: skip
+    cases = [
+        (sae, prompt, 5 + i)
+        for i, prompt in enumerate(prompts)
+        for sae in ("demo:mlp0-standard", "demo:resid1-topk")
+    ]
+    expected = {}
+    for sae in ("demo:mlp0-standard", "demo:resid1-topk"):
+        explorer = load_explorer(sae, device="cpu", dtype="float32")
+        for case in cases:
+            if case[0] == sae:
+                expected[case] = float(analyze_prompt(explorer, case[1]).acts[:, case[2]].max())
+
+    async def one_session(browser, case):  # noqa: ANN001
+        sae, prompt, feature = case
+        context = await browser.new_context()
+        page = await context.new_page()
+        query_string = urllib.parse.urlencode({"sae": sae, "prompt": prompt, "feature": str(feature)})
+        await page.goto(f"{server.url}/prompt?{query_string}")
+        heading = page.get_by_text(re.compile(rf"Feature {feature} · max activation"))
+        await heading.wait_for(timeout=120_000)
+        shown = await heading.inner_text()
+        sidebar = await page.locator("[data-testid='stSidebar']").inner_text()
+        await context.close()
+        return shown, sidebar
+
+    async def all_sessions():  # noqa: ANN202
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            results = await asyncio.gather(*(one_session(browser, case) for case in cases))
+            await browser.close()
+            return results
+
+    with ThreadPoolExecutor(1) as pool:  # the sync Playwright fixtures hold this thread's event loop
+        results = pool.submit(asyncio.run, all_sessions()).result()
+    for case, (shown, sidebar) in zip(cases, results, strict=True):
+        value = float(re.search(r"max activation (-?[\d.]+)", shown).group(1))
+        assert value == pytest.approx(expected[case], abs=1e-3), (case, shown)
+        assert ("blocks.1.hook_resid_pre" in sidebar) == (case[0] == "demo:resid1-topk"), case
+    # However many sessions, the server loaded the model once and each SAE once (both SAEs share the model).
+    assert server.loads("model") == 1
+    assert server.loads("SAE", "demo:mlp0-standard ") == server.loads("SAE", "demo:resid1-topk ") == 1
+
+
+# ----------------------------------------------------------------------------- restarts
+
+
+def test_app_restart_reattaches_to_a_running_training_run(tmp_path: Path, browser: Browser) -> None:
+    import json
+
+    from explorer.training import TrainSpec, create_run, read_status, start_worker
+
+    runs = tmp_path / "runs"
+    spec = json.loads((ROOT / "examples" / "train-demo.json").read_text())
+    run_dir = create_run(TrainSpec.from_dict({**spec, "training_tokens": 400_000}), runs)
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+    first = start_server(tmp_path / "first", runs)
+    start_worker(run_dir)
+    stop_server(first)  # the app goes away while the run trains
+    assert read_status(run_dir).state in ("queued", "running")
+    second = start_server(tmp_path / "second", runs)
+    try:
+        page = browser.new_context().new_page()
+        open_page(page, second, "training")
+        expect(page.get_by_text(re.compile(rf"{run_dir.name}.*running"))).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(re.compile(rf"{run_dir.name}.*succeeded"))).to_be_visible(timeout=300_000)
+        page.context.close()
+    finally:
+        stop_server(second)

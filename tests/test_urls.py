@@ -1,0 +1,70 @@
+"""Shareable views: a page opened from a URL shows what the URL names, and the URL follows the widgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.activations import aggregate_activations, analyze_prompt, top_features
+from explorer.loading import load_explorer
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PROMPT = "Tom saw a big red dog at the park."
+
+
+def open_url(page: str, **params: str) -> AppTest:
+    """What a colleague gets when opening `/<page>?params...`: a fresh session with those query params."""
+    at = AppTest.from_file(APP, default_timeout=240)
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def param(at: AppTest, name: str) -> str:
+    value = at.query_params[name]
+    return value[0] if isinstance(value, list) else value
+
+
+def test_top_features_link_reproduces_the_view() -> None:
+    at = open_url("pages/top_features.py", sae="demo:resid1-topk", prompt=PROMPT, k="3", mode="max")
+    assert at.text_area[0].value == PROMPT
+    assert at.slider[0].value == 3
+    assert at.radio[0].value == "Whole prompt: max"
+    explorer = load_explorer("demo:resid1-topk", device="cpu", dtype="float32")
+    expected = top_features(aggregate_activations(analyze_prompt(explorer, PROMPT), "max"), 3)
+    table = at.dataframe[0].value
+    assert table["feature"].tolist() == [f.feature for f in expected]
+    assert table["activation"].tolist() == pytest.approx([f.activation for f in expected], rel=1e-4)
+    at.slider[0].set_value(5).run()
+    assert param(at, "k") == "5" and param(at, "sae") == "demo:resid1-topk" and param(at, "prompt") == PROMPT
+
+
+def test_prompt_page_link_colours_by_the_named_feature() -> None:
+    at = open_url("pages/prompt.py", prompt=PROMPT, feature="42")
+    assert at.number_input[0].value == 42
+    assert "**Feature 42**" in " ".join(m.value for m in at.markdown)
+
+
+def test_steering_link_fills_the_table_and_the_url_follows_it() -> None:
+    at = open_url("pages/steering.py", prompt=PROMPT, steer="12:8,3=1.5,9!")
+    assert param(at, "steer") == "12:8,3=1.5,9!"  # parsed into the table and written back unchanged
+    at.button[0].click().run()
+    assert not at.exception
+    steered_label = next(m.value for m in at.markdown if m.value.startswith("**Steered**"))
+    assert steered_label == "**Steered**: +8 × W_dec[12]; feature 3 clamped to 1.5; feature 9 ablated"
+
+
+def test_a_bad_steering_link_shows_a_message() -> None:
+    at = open_url("pages/steering.py", steer="twelve:8")
+    assert "is not a steering entry" in at.error[0].value
+
+
+def test_compare_link_names_the_second_sae() -> None:
+    at = open_url("pages/compare.py", sae="demo:resid1-topk", other="demo:mlp0-standard")
+    assert at.text_input[0].value == "demo:mlp0-standard"
+    assert any("blocks.0.hook_mlp_out" in c.value for c in at.caption)
