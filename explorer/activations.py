@@ -52,7 +52,19 @@ def tokenize_prompt(explorer: Explorer, text: str, prepend_bos: bool | None = No
     ids = explorer.model.to_tokens(text, prepend_bos=prepend_bos, truncate=False)
     n_original = ids.shape[1]
     ids = ids[:, : explorer.model.cfg.n_ctx]
-    return PromptTokens(text, ids, explorer.model.to_str_tokens(ids[0]), prepend_bos, n_original)
+    return PromptTokens(text, ids, token_strings(explorer.model.tokenizer, ids[0]), prepend_bos, n_original)
+
+
+_VOCABULARY_STRINGS: dict[int, list[str]] = {}  # id(tokenizer) -> each token id's string
+
+
+def token_strings(tokenizer: Any, ids: torch.Tensor) -> list[str]:
+    """Each token's own string, as `model.to_str_tokens` gives it, looked up in a per-tokenizer table."""
+    table = _VOCABULARY_STRINGS.get(id(tokenizer))
+    if table is None:  # built once per tokenizer: decoding tokens one by one on every prompt is slow
+        table = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], clean_up_tokenization_spaces=False)
+        _VOCABULARY_STRINGS[id(tokenizer)] = table
+    return [table[i] for i in ids.tolist()]
 
 
 @torch.no_grad()

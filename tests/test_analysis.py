@@ -238,3 +238,11 @@ def assemble_other(demo: Explorer) -> Explorer:
     return assemble(
         LoadedModel(demo.model, demo.model_name, demo.model_path), load_sae(f"demo:{name}"), "cpu", "float32"
     )
+
+
+def test_token_strings_are_transformer_lens_own(demo: Explorer) -> None:
+    from explorer.activations import token_strings
+
+    text = 'Lily said, "Look, 3 red ducks!" 🦆 and laughed.'
+    ids = demo.model.to_tokens(text)[0]
+    assert token_strings(demo.model.tokenizer, ids) == demo.model.to_str_tokens(ids)

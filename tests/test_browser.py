@@ -155,8 +155,14 @@ def assert_no_exception(page: Page) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main container, so grow the window to its height first."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    viewport = page.viewport_size
+    height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+    page.set_viewport_size({"width": viewport["width"], "height": min(max(height, viewport["height"]), 3000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size(viewport)
 
 
 def query(page: Page) -> dict[str, str]:
