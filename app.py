@@ -29,16 +29,16 @@ if not _log.handlers:  # once per server process: model and SAE loads go to the 
 
 st.set_page_config(page_title="SAE Feature Explorer", page_icon=":material/biotech:", layout="wide")
 
-PAGES = [  # (file in pages/, title, material icon, url path)
-    ("prompt", "Prompt activations", "text_fields", "prompt"),
-    ("top_features", "Top features", "leaderboard", "top"),
-    ("feature", "Feature dashboard", "insights", "feature"),
-    ("logit_view", "Feature-subset logits", "filter_alt", "logits"),
-    ("generation", "Generation and loss", "edit_note", "generation"),
-    ("steering", "Steering", "tune", "steer"),
-    ("sparsity", "Sparsity and reconstruction", "bar_chart", "sparsity"),
-    ("compare", "Compare two SAEs", "compare_arrows", "compare"),
-    ("training", "Train an SAE", "model_training", "training"),
+PAGES = [  # (file in pages/, title, material icon); the URL path is the file name
+    ("prompt", "Prompt activations", "text_fields"),
+    ("top_features", "Top features", "leaderboard"),
+    ("feature", "Feature dashboard", "insights"),
+    ("logit_view", "Feature-subset logits", "filter_alt"),
+    ("generation", "Generation and loss", "edit_note"),
+    ("steering", "Steering", "tune"),
+    ("sparsity", "Sparsity and reconstruction", "bar_chart"),
+    ("compare", "Compare two SAEs", "compare_arrows"),
+    ("training", "Train an SAE", "model_training"),
 ]
 
 
@@ -84,8 +84,10 @@ def main() -> None:
     """Render the sidebar, load what it names, and run the selected page."""
     confine_paths()  # paths typed in this session may only name files under the allowed roots
     pages = [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)] + [
-        st.Page(f"pages/{file}.py", title=title, icon=f":material/{icon}:", url_path=url)
-        for file, title, icon, url in PAGES
+        # URL paths are the file names (Streamlit's default): until st.navigation has run once in a fresh
+        # server, Streamlit routes a deep link by file name, so these must agree (see ui.ensure_entrypoint_ran).
+        st.Page(f"pages/{file}.py", title=title, icon=f":material/{icon}:")
+        for file, title, icon in PAGES
     ]
     navigation = st.navigation(pages)
     st.session_state[EXPLORER_KEY] = None

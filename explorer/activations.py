@@ -62,7 +62,9 @@ def token_strings(tokenizer: Any, ids: torch.Tensor) -> list[str]:
     """Each token's own string, as `model.to_str_tokens` gives it, looked up in a per-tokenizer table."""
     table = _VOCABULARY_STRINGS.get(id(tokenizer))
     if table is None:  # built once per tokenizer: decoding tokens one by one on every prompt is slow
-        table = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], clean_up_tokenization_spaces=False)
+        table = tokenizer.batch_decode(
+            [[i] for i in range(len(tokenizer))], clean_up_tokenization_spaces=False
+        )
         _VOCABULARY_STRINGS[id(tokenizer)] = table
     return [table[i] for i in ids.tolist()]
 

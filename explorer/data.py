@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import datasets
 import torch
@@ -23,7 +23,7 @@ from explorer.paths import check_path_allowed
 TEXT_COLUMNS = ("text", "content", "story", "document")
 TOKEN_COLUMNS = ("input_ids", "tokens")
 FILE_LOADERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
-DatasetLike = datasets.Dataset | datasets.IterableDataset
+DatasetLike: TypeAlias = datasets.Dataset | datasets.IterableDataset
 
 
 def open_dataset(source: str | None) -> DatasetLike:

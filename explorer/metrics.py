@@ -185,7 +185,8 @@ def _process_batch(explorer: Explorer, tokens: torch.Tensor, with_loss: bool, ac
     log_p = logits.float().log_softmax(-1)
     log_q = recon_logits.float().log_softmax(-1)
     kl = (log_p.exp() * (log_p - log_q)).sum(-1)[mask]
-    acc.add_losses(*losses, kl)
+    loss_orig, loss_recon, loss_zero = losses
+    acc.add_losses(loss_orig, loss_recon, loss_zero, kl)
 
 
 def compute_metrics(

@@ -153,8 +153,9 @@ def url_value(name: str, default: T, cast: Callable[[str], T] | None = None) -> 
     raw = st.query_params.get(name)
     if raw is None:
         return default
+    convert: Callable[[str], T] = cast or type(default)
     try:
-        return (cast or type(default))(raw)
+        return convert(raw)
     except (TypeError, ValueError):
         return default
 

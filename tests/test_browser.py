@@ -33,11 +33,11 @@ SHOTS = Path(os.environ.get("SAE_EXPLORER_SHOTS", ROOT / "cache" / "screenshots"
 PAGES = {  # url path -> the page's title
     "": "SAE Feature Explorer",
     "prompt": "Prompt activations",
-    "top": "Top features",
+    "top_features": "Top features",
     "feature": "Feature dashboard",
-    "logits": "Feature-subset logits",
+    "logit_view": "Feature-subset logits",
     "generation": "Generation and loss",
-    "steer": "Steering",
+    "steering": "Steering",
     "sparsity": "Sparsity and reconstruction",
     "compare": "Compare two SAEs",
     "training": "Train an SAE",
@@ -152,6 +152,8 @@ def open_page(page: Page, server: Server, path: str, **params: str) -> None:
 def assert_no_exception(page: Page) -> None:
     exceptions = page.locator("[data-testid='stException']")
     assert exceptions.count() == 0, exceptions.first.inner_text()
+    dialogs = page.locator("[data-testid='stDialog']")  # e.g. Streamlit's "Page not found"
+    assert dialogs.count() == 0, dialogs.first.inner_text()
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -228,20 +230,47 @@ def test_prompt_page_typing_a_prompt_and_picking_a_feature(page: Page, server: S
     assert_no_exception(page)
 
 
-def test_top_features_ranking_k_and_shared_link(page: Page, server: Server, browser: Browser) -> None:
-    open_page(page, server, "top", prompt="Tom saw a big red dog.", k="6")
-    assert page.get_by_test_id("stSliderThumbValue").inner_text() == "6"
+def test_top_features_k_slider_ranking_and_shared_link(page: Page, server: Server, browser: Browser) -> None:
+    open_page(page, server, "top_features", prompt="Tom saw a big red dog.", k="10")
+    thumb_value = page.get_by_test_id("stSliderThumbValue")
+    assert thumb_value.inner_text() == "10"
+    box = thumb_value.locator("..").bounding_box()  # drag the k slider's thumb to the left, as a person does
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 12, y, steps=6)
+    page.mouse.up()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('k') !== '10'")
+    settle(page)
+    k = query(page)["k"]
+    assert 1 <= int(k) < 10 and thumb_value.inner_text() == k
     page.get_by_text("Whole prompt: max").click()
     settle(page)
-    assert query(page)["mode"] == "max" and query(page)["k"] == "6"
+    assert query(page)["mode"] == "max" and query(page)["k"] == k
+    assert_no_exception(page)
     # The link reproduces the view for a colleague (a fresh browser context, so a fresh session).
     colleague = browser.new_context().new_page()
     colleague.goto(page.url)
     settle(colleague)
-    assert colleague.get_by_test_id("stSliderThumbValue").inner_text() == "6"
+    assert colleague.get_by_test_id("stSliderThumbValue").inner_text() == k
     assert colleague.get_by_label("Prompt", exact=True).input_value() == "Tom saw a big red dog."
     assert colleague.get_by_role("radio", name="Whole prompt: max").is_checked()
     colleague.context.close()
+
+
+def test_a_link_opened_first_on_a_freshly_started_server(tmp_path: Path, browser: Browser) -> None:
+    """Before app.py has ever run, Streamlit routes by file name; the link must still get the full app."""
+    fresh = start_server(tmp_path, tmp_path / "runs")
+    try:
+        page = browser.new_context().new_page()
+        open_page(page, fresh, "top_features", prompt="A red cat.", k="4", sae="demo:resid1-topk")
+        assert page.locator("[data-testid='stDialog']").count() == 0  # no "Page not found" over the page
+        assert page.get_by_test_id("stSliderThumbValue").inner_text() == "4"
+        assert "blocks.1.hook_resid_pre" in page.locator("[data-testid='stSidebar']").inner_text()
+        assert "Top features" in page.locator("[data-testid='stSidebarNav']").inner_text()  # our navigation
+        page.context.close()
+    finally:
+        stop_server(fresh)
 
 
 def test_feature_dashboard_from_a_link_and_picking_another(page: Page, server: Server) -> None:
@@ -266,7 +295,7 @@ def test_generation_and_steering(page: Page, server: Server) -> None:
     open_page(
         page,
         server,
-        "steer",
+        "steering",
         prompt="Once upon a time, there was a cat.",
         steer="964:10",
         sae="demo:resid1-topk",
