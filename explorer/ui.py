@@ -146,6 +146,16 @@ def generation_settings_inputs() -> GenerationSettings:
     return GenerationSettings(int(max_new_tokens), float(temperature), int(seed), stop_at_eos)
 
 
+def continuations_side_by_side(
+    prompt: str, left: tuple[str, str], right: tuple[str, str], seed: int, what: str
+) -> None:
+    """Two continuations of `prompt` (title, text) in two columns, with the same-seed caption."""
+    for column, (title, continuation) in zip(st.columns(2), (left, right), strict=True):
+        column.markdown(title)
+        column.code(prompt + continuation, language=None, wrap_lines=True)
+    st.caption(f"Same seed ({seed}) for both: the only difference is {what}.")
+
+
 def url_value(name: str, default: T, cast: Callable[[str], T] | None = None) -> T:
     """A view setting: this session's last value, else the URL's `?name=` (a shared link), else `default`."""
     if name in st.session_state:

@@ -9,7 +9,13 @@ from explorer.errors import ExplorerError
 from explorer.generation import check_answer, compare_loss, generate_pair
 from explorer.logits import parse_feature_ids
 from explorer.plots import loss_difference_chart
-from explorer.ui import current_explorer, generation_settings_inputs, prompt_inputs, show_error
+from explorer.ui import (
+    continuations_side_by_side,
+    current_explorer,
+    generation_settings_inputs,
+    prompt_inputs,
+    show_error,
+)
 
 st.title("Generation and loss")
 explorer = current_explorer()
@@ -41,12 +47,11 @@ if st.button("Generate", type="primary"):
         show_error(error)
 pair = st.session_state.get("generation")
 if pair is not None and pair.prompt == text:
-    left, right = st.columns(2)
-    left.markdown("**Model alone**")
-    left.code(pair.prompt + pair.base, language=None, wrap_lines=True)
-    right.markdown("**With the SAE spliced in**" + (" (error term on)" if pair.use_error_term else ""))
-    right.code(pair.prompt + pair.with_sae, language=None, wrap_lines=True)
-    st.caption(f"Same seed ({pair.settings.seed}) for both: the only difference is the splice.")
+    continuations_side_by_side(
+        pair.prompt, ("**Model alone**", pair.base),
+        ("**With the SAE spliced in**" + (" (error term on)" if pair.use_error_term else ""), pair.with_sae),
+        pair.settings.seed, "the splice",
+    )  # fmt: skip
 
 st.subheader("Next-token loss on the prompt")
 try:

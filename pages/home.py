@@ -18,11 +18,13 @@ st.markdown(
 explorer = current_explorer()
 info = explorer.info()
 st.subheader("Loaded")
-cols = st.columns(4)
-cols[0].metric("Model", info["model_name"])
-cols[1].metric("Hook", info["hook_name"])
-cols[2].metric("Features (d_sae)", f"{info['d_sae']:,}")
-cols[3].metric("Architecture", info["architecture"])
+cols = st.columns([3, 3, 2, 2])
+cols[0].markdown(
+    f"**Model**  \n`{info['model_name']}`"
+)  # names are long: code text, not a metric, so none is cut
+cols[1].markdown(f"**Hook**  \n`{info['hook_name']}`")
+cols[2].markdown(f"**Features (d_sae)**  \n`{info['d_sae']:,}`")
+cols[3].markdown(f"**Architecture**  \n`{info['architecture']}`")
 st.caption(
     f"Model: {info['n_layers']} layers, d_model {info['d_model']}, context {info['n_ctx']}, "
     f"vocabulary {info['d_vocab']:,}. SAE read from `{info['sae_path']}`. "

@@ -9,6 +9,7 @@ from explorer.activations import top_features
 from explorer.errors import ExplorerError
 from explorer.steering import STEER_MODES, FeatureSteer, format_steers, parse_steers, steer_generate
 from explorer.ui import (
+    continuations_side_by_side,
     current_explorer,
     generation_settings_inputs,
     prompt_analysis,
@@ -66,9 +67,7 @@ if st.button("Generate", type="primary"):
 
 result = st.session_state.get("steering_result")
 if result is not None and result.prompt == text:
-    left, right = st.columns(2)
-    left.markdown("**Default**")
-    left.code(result.prompt + result.default, language=None, wrap_lines=True)
-    right.markdown("**Steered**: " + "; ".join(result.labels))
-    right.code(result.prompt + result.steered, language=None, wrap_lines=True)
-    st.caption(f"Same seed ({result.settings.seed}) for both: the only difference is the steering.")
+    continuations_side_by_side(
+        result.prompt, ("**Default**", result.default), ("**Steered**: " + "; ".join(result.labels), result.steered),
+        result.settings.seed, "the steering",
+    )  # fmt: skip

@@ -58,7 +58,7 @@ def test_bad_source_shows_a_message_and_the_app_keeps_working(tmp_path: Path) ->
     assert "has no cfg.json" in at.sidebar.error[0].value
     assert "Pick an SAE in the sidebar" in at.info[0].value
     at = app_with("demo:mlp0-standard")  # a failed load leaves nothing cached that breaks the next one
-    assert not at.exception and at.metric[0].value == bundle.DEMO_MODEL_NAME
+    assert not at.exception and f"**Model**  \n`{bundle.DEMO_MODEL_NAME}`" in [m.value for m in at.markdown]
 
 
 def test_model_loaded_once_across_saes_and_pages() -> None:
