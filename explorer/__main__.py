@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from explorer.errors import OUT_OF_MEMORY_HINT, ExplorerError, free_memory, is_out_of_memory
+from explorer.errors import ExplorerError, out_of_memory_as_error
 
 EXIT_USER_ERROR = 2
 EXIT_UNEXPECTED = 1
@@ -88,15 +88,10 @@ def cmd_prompt(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _dataset_rows(args: argparse.Namespace, explorer: Any) -> Any:
-    from explorer.data import open_dataset, text_file_dataset, token_rows
+    from explorer.data import sample_prompts
 
-    dataset = text_file_dataset(args.text_file) if args.text_file else open_dataset(args.dataset)
-    context = args.context_size or explorer.sae.metadata.context_size or 128
-    context = min(context, explorer.model.cfg.n_ctx)
-    prepend = explorer.sae.metadata.prepend_bos
-    return token_rows(
-        dataset, explorer.model.tokenizer, context, True if prepend is None else prepend, args.n_prompts
-    )
+    dataset = f"file:{args.text_file}" if args.text_file else args.dataset
+    return sample_prompts(explorer, dataset, args.n_prompts, args.context_size)
 
 
 def cmd_metrics(args: argparse.Namespace) -> dict[str, Any]:
@@ -391,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], Any] = args.handler
     try:
         # Libraries print progress to stdout; keep stdout for the JSON answer alone.
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), out_of_memory_as_error("running the command"):
             result = handler(args)
     except ExplorerError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -400,11 +395,6 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as error:  # an unexpected failure: still one clear line unless debugging
-        if is_out_of_memory(error):
-            del error
-            free_memory()
-            print(f"error: out of memory. {OUT_OF_MEMORY_HINT}", file=sys.stderr)
-            return EXIT_USER_ERROR
         if os.environ.get("SAE_EXPLORER_DEBUG"):
             raise
         print(

@@ -17,7 +17,7 @@ from sae_lens.tokenization_and_batching import concat_and_batch_sequences
 
 from explorer.demo import bundle
 from explorer.errors import ExplorerError
-from explorer.loading import HUB_OFFLINE_HINT, hub_errors, hub_reachable
+from explorer.loading import HUB_OFFLINE_HINT, Explorer, hub_errors, hub_reachable
 from explorer.paths import check_path_allowed
 
 TEXT_COLUMNS = ("text", "content", "story", "document")
@@ -137,3 +137,22 @@ def token_rows(
     if not rows:
         raise ExplorerError(f"The dataset has too little text for one row of {context_size} tokens.")
     return torch.stack(rows)
+
+
+def sae_context_size(explorer: Explorer, requested: int | None = None) -> int:
+    """The context to sample with: `requested`, else the SAE's metadata `context_size` (else 128), within the model's."""
+    return min(requested or explorer.sae.metadata.context_size or 128, explorer.model.cfg.n_ctx)
+
+
+def sample_prompts(
+    explorer: Explorer, dataset: str | None, n_prompts: int, context_size: int | None = None
+) -> torch.Tensor:
+    """Rows [n_prompts, ctx] of a dataset source (`file:PATH` for a text file), with the SAE's context size
+    and prepend_bos, tokenized as SAE-Lens trains."""
+    if dataset is not None and dataset.startswith("file:"):
+        source = text_file_dataset(dataset[len("file:") :])
+    else:
+        source = open_dataset(dataset)
+    prepend = explorer.sae.metadata.prepend_bos
+    return token_rows(source, explorer.model.tokenizer, sae_context_size(explorer, context_size),
+                      True if prepend is None else bool(prepend), n_prompts)  # fmt: skip

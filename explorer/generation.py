@@ -54,17 +54,23 @@ class GenerationPair:
         return asdict(self)
 
 
+def set_features_hook(assignments: dict[int, float]) -> Any:
+    """A hook for `{hook}.hook_sae_acts_post` that sets the given features' activations to the given values."""
+    features, values = list(assignments), list(assignments.values())
+
+    def set_features(acts: torch.Tensor, hook: Any) -> torch.Tensor:  # noqa: ARG001
+        acts[..., features] = torch.tensor(values, dtype=acts.dtype, device=acts.device)
+        return acts
+
+    return set_features
+
+
 def ablation_hooks(explorer: Explorer, features: Sequence[int]) -> list[tuple[str, Any]]:
     """Hooks that zero the given features' activations inside the spliced SAE."""
     features = check_feature_ids(explorer, features)
     if not features:
         return []
-
-    def zero_features(acts: torch.Tensor, hook: Any) -> torch.Tensor:  # noqa: ARG001
-        acts[..., features] = 0.0
-        return acts
-
-    return [(f"{explorer.hook_name}.hook_sae_acts_post", zero_features)]
+    return [(f"{explorer.hook_name}.hook_sae_acts_post", set_features_hook(dict.fromkeys(features, 0.0)))]
 
 
 def generate_text(model: Any, tokens: torch.Tensor, settings: GenerationSettings) -> str:

@@ -520,6 +520,12 @@ def hook_width(model: HookedSAETransformer, sae: SAE[Any], hook_name: str) -> in
     return acts.shape[-1]
 
 
+def similar_hooks(model: HookedSAETransformer, hook_name: str, n: int = 4) -> list[str]:
+    """The model's hooks of the same kind as `hook_name` (same last part, other layers), for error hints."""
+    kind = hook_name.split(".")[-1]
+    return [h for h in model.hook_dict if h.split(".")[-1] == kind][:n]
+
+
 @out_of_memory_as_error("checking that the SAE fits the model")
 def check_fits(model: HookedSAETransformer, loaded: LoadedSAE, model_name: str) -> None:
     """Raise `ExplorerError` unless the SAE's hook exists in the model and its width is the SAE's d_in.
@@ -529,7 +535,7 @@ def check_fits(model: HookedSAETransformer, loaded: LoadedSAE, model_name: str) 
     """
     if loaded.hook_name not in model.hook_dict:
         mapped = f" (mapped from '{loaded.hook_name_mapped_from}')" if loaded.hook_name_mapped_from else ""
-        layer_hooks = [h for h in model.hook_dict if h.split(".")[-1] == loaded.hook_name.split(".")[-1]][:4]
+        layer_hooks = similar_hooks(model, loaded.hook_name)
         raise ExplorerError(
             f"The SAE's hook '{loaded.hook_name}'{mapped} is not a hook of model '{model_name}'.",
             hint=f"Similar hooks: {', '.join(layer_hooks)}." if layer_hooks else None,

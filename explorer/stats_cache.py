@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from explorer.data import open_dataset, text_file_dataset, token_rows
+from explorer.data import sae_context_size, sample_prompts
 from explorer.feature_stats import DEFAULT_CONFIG, FeatureStats, Progress, StatsConfig, compute_feature_stats
 from explorer.loading import Explorer
 from explorer.paths import cache_dir
@@ -114,13 +114,8 @@ def sample_rows(
     explorer: Explorer, dataset: str, n_tokens: int, context_size: int | None = None
 ) -> torch.Tensor:
     """Rows [ceil(n_tokens / ctx), ctx] of a dataset source (or `file:PATH` for a text file), tokenized as SAE-Lens trains."""
-    context = min(context_size or explorer.sae.metadata.context_size or 128, explorer.model.cfg.n_ctx)
-    source = (
-        text_file_dataset(dataset[len("file:") :]) if dataset.startswith("file:") else open_dataset(dataset)
-    )
-    prepend = explorer.sae.metadata.prepend_bos
-    return token_rows(source, explorer.model.tokenizer, context, True if prepend is None else bool(prepend),
-                      math.ceil(n_tokens / context))  # fmt: skip
+    context = sae_context_size(explorer, context_size)
+    return sample_prompts(explorer, dataset, math.ceil(n_tokens / context), context)
 
 
 def get_feature_stats(
@@ -133,7 +128,7 @@ def get_feature_stats(
     batch_size: int | None = None,
 ) -> tuple[FeatureStats, bool]:
     """The statistics from the cache if present, else computed in one pass and cached; and whether cached."""
-    context = min(context_size or explorer.sae.metadata.context_size or 128, explorer.model.cfg.n_ctx)
+    context = sae_context_size(explorer, context_size)
     key = stats_key(explorer, dataset, n_tokens, context, config)
     cached = load_cached(key)
     if cached is not None:

@@ -22,7 +22,7 @@ import torch
 from explorer.activations import Hook, hooked, spliced, tokenize_prompt
 from explorer.errors import ExplorerError
 from explorer.features import check_feature_ids
-from explorer.generation import GenerationSettings, generate_text
+from explorer.generation import GenerationSettings, generate_text, set_features_hook
 from explorer.loading import Explorer
 
 SteerMode = Literal["add", "clamp", "ablate"]
@@ -126,17 +126,6 @@ def _add_hook(explorer: Explorer, vector: torch.Tensor) -> Any:
     return add_direction
 
 
-def _set_hook(assignments: dict[int, float]) -> Any:
-    features = list(assignments)
-    values = list(assignments.values())
-
-    def set_features(acts: torch.Tensor, hook: Any) -> torch.Tensor:  # noqa: ARG001
-        acts[..., features] = torch.tensor(values, dtype=acts.dtype, device=acts.device)
-        return acts
-
-    return set_features
-
-
 @contextmanager
 def steered(explorer: Explorer, steers: Sequence[FeatureSteer]) -> Iterator[Any]:
     """Hold the model's lock with the steering applied; undone on exit."""
@@ -146,7 +135,7 @@ def steered(explorer: Explorer, steers: Sequence[FeatureSteer]) -> Iterator[Any]
     adds = any(s.mode == "add" for s in steers)
     with ExitStack() as stack:
         if assignments:  # splice with the error term so only the chosen features change
-            hooks: list[Hook] = [(f"{explorer.hook_name}.hook_sae_acts_post", _set_hook(assignments))]
+            hooks: list[Hook] = [(f"{explorer.hook_name}.hook_sae_acts_post", set_features_hook(assignments))]
             if adds:
                 hooks.append((f"{explorer.hook_name}.hook_sae_output", _add_hook(explorer, vector)))
             model = stack.enter_context(spliced(explorer, use_error_term=True, extra_hooks=hooks))

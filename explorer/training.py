@@ -151,10 +151,11 @@ def validate_resources(spec: TrainSpec, model: Any | None) -> list[FieldError]:
     """The checks that open things: the dataset opens and has a text or tokens column; given the loaded
     model, the hook exists and the context fits."""
     from explorer.data import dataset_column, open_dataset
+    from explorer.loading import similar_hooks
 
     errors: list[FieldError] = []
     if model is not None and spec.hook_name not in model.hook_dict:
-        similar = [h for h in model.hook_dict if h.split(".")[-1] == spec.hook_name.split(".")[-1]][:3]
+        similar = similar_hooks(model, spec.hook_name, 3)
         errors.append(FieldError("hook_name", f"'{spec.hook_name}' is not a hook of {spec.model}"
                                  + (f" (e.g. {', '.join(similar)})." if similar else ".")))  # fmt: skip
     if model is not None and spec.context_size > model.cfg.n_ctx:

@@ -6,8 +6,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer.compare import compare_metrics, nearest_by_correlation, nearest_by_decoder_across
-from explorer.data import open_dataset, token_rows
+from explorer.compare import (
+    check_same_model,
+    compare_metrics,
+    nearest_by_correlation,
+    nearest_by_decoder_across,
+)
+from explorer.data import sample_prompts
 from explorer.demo.bundle import read_manifest
 from explorer.errors import ExplorerError
 from explorer.plots import density_histogram, l0_histogram
@@ -28,10 +33,7 @@ try:
     other = get_explorer(
         other_text, st.session_state.get("model_override") or None, explorer.device, explorer.dtype
     )
-    if other.model is not explorer.model:
-        raise ExplorerError(
-            "B loads a different model than A.", hint="Pick an SAE trained on the same model."
-        )
+    check_same_model(explorer, other)
 except ExplorerError as error:
     show_error(error)
     st.stop()
@@ -47,9 +49,8 @@ with st.form("compare_sample"):
 key = (explorer.key, other.key, dataset, int(n_prompts), with_loss)
 if submitted:
     try:
-        context = min(explorer.sae.metadata.context_size or 128, explorer.model.cfg.n_ctx)
         with st.spinner("Running both SAEs on the sample…"):
-            rows = token_rows(open_dataset(dataset), explorer.model.tokenizer, context, True, int(n_prompts))
+            rows = sample_prompts(explorer, dataset, int(n_prompts))
             st.session_state["comparison"] = (key, rows, *compare_metrics(explorer, other, rows, with_loss))
     except ExplorerError as error:
         show_error(error)

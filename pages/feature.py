@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.activations import analyze_prompt
+from explorer.data import sae_context_size
 from explorer.errors import ExplorerError
 from explorer.feature_stats import (
     features_firing_on_token,
@@ -36,7 +37,7 @@ with st.expander("Statistics sample", expanded=False), st.form("stats"):
         st.session_state["stats_dataset"], st.session_state["stats_tokens"] = dataset, int(n_tokens)
 dataset = st.session_state.get("stats_dataset", "demo")
 n_tokens = int(st.session_state.get("stats_tokens", 65_536))
-context = min(explorer.sae.metadata.context_size or 128, explorer.model.cfg.n_ctx)
+context = sae_context_size(explorer)
 
 stats = load_cached(stats_key(explorer, dataset, n_tokens, context))
 if stats is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.data import open_dataset, token_rows
+from explorer.data import sae_context_size, sample_prompts
 from explorer.errors import ExplorerError
 from explorer.features import density_from_file
 from explorer.loading import hub_reachable
@@ -34,7 +34,7 @@ with st.form("sample"):
     c1, c2, c3 = st.columns(3)
     n_prompts = c1.number_input("Prompts", 1, 10_000, 64)
     context = c2.number_input(
-        "Context size", 2, explorer.model.cfg.n_ctx, min(metadata.context_size or 128, explorer.model.cfg.n_ctx),
+        "Context size", 2, explorer.model.cfg.n_ctx, sae_context_size(explorer),
         help="Default from the SAE's metadata (context_size).",
     )  # fmt: skip
     with_loss = c3.toggle("CE loss and KL", value=True, help="Off: the model runs only up to the hook.")
@@ -44,10 +44,7 @@ state_key = (explorer.key, dataset, int(n_prompts), int(context), with_loss)
 if submitted:
     bar = st.progress(0.0, text="Tokenizing…")
     try:
-        prepend_bos = True if metadata.prepend_bos is None else bool(metadata.prepend_bos)
-        rows = token_rows(
-            open_dataset(dataset), explorer.model.tokenizer, int(context), prepend_bos, int(n_prompts)
-        )
+        rows = sample_prompts(explorer, dataset, int(n_prompts), int(context))
         result = compute_metrics(
             explorer, rows, with_loss=with_loss,
             progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} prompts"),
