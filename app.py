@@ -7,7 +7,7 @@ import sys
 
 import streamlit as st
 
-from explorer.demo.bundle import read_manifest
+from explorer.bundle import read_manifest
 from explorer.errors import ExplorerError
 from explorer.loading import Explorer
 from explorer.paths import confine_paths

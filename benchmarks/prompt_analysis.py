@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sae_lens.util import extract_stop_at_layer_from_tlens_hook_name  # noqa: E402
 
 from explorer.activations import analyze_prompt  # noqa: E402
-from explorer.loading import LOAD_COUNTS, load_explorer  # noqa: E402
+from explorer.loading import load_explorer  # noqa: E402
+from explorer.sae_loading import LOAD_COUNTS  # noqa: E402
 
 PROMPT = (
     'Once upon a time, there was a little girl named Lily. She had a red ball and a small cat. "Can we go to '

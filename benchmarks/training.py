@@ -31,7 +31,7 @@ import sys, time, torch
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from sae_lens import LanguageModelSAETrainingRunner
-from explorer.loading import load_model
+from explorer.models import load_model
 from explorer.train_worker import build_runner_config, hook_output_width, open_training_dataset
 from explorer.training import TrainSpec
 import json

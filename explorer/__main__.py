@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -49,7 +50,7 @@ def cmd_info(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_releases(args: argparse.Namespace) -> dict[str, Any]:
     """SAE-Lens' pretrained releases (offline list) and the demo SAEs."""
-    from explorer.demo.bundle import read_manifest
+    from explorer.bundle import read_manifest
     from explorer.sources import list_pretrained_releases
 
     releases = list_pretrained_releases()
@@ -138,7 +139,8 @@ def cmd_steer(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     """Two SAEs on the same model: metrics on one sample and, for `--feature`, its nearest features in B."""
     from explorer.compare import compare_metrics, nearest_by_correlation, nearest_by_decoder_across
-    from explorer.loading import load_sae, with_sae
+    from explorer.loading import with_sae
+    from explorer.sae_loading import load_sae
 
     a = _load(args)
     b = with_sae(a, load_sae(args.other, device=a.device, dtype=a.dtype))
@@ -230,8 +232,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         raise ExplorerError(f"Cannot read the spec file: {error}.") from None
     except (json.JSONDecodeError, TypeError) as error:
         raise ExplorerError(f"The spec file is not a valid spec: {error}.") from None
-    from explorer.demo.bundle import DEMO_MODEL_NAME
-    from explorer.loading import load_model
+    from explorer.bundle import DEMO_MODEL_NAME
+    from explorer.models import load_model
 
     # The demo model is cheap to load for checking the hook and context; a large model is checked by the worker.
     model = load_model(spec.model).model if spec.model == DEMO_MODEL_NAME else None
@@ -402,9 +404,33 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_UNEXPECTED
-    json.dump(result, sys.stdout, indent=2)
+    bad = first_non_finite(result)
+    if bad is not None:
+        print(
+            f"error: the result holds a number that cannot be right ({bad}); nothing was printed.",
+            file=sys.stderr,
+        )
+        return EXIT_USER_ERROR
+    json.dump(result, sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
     return 0
+
+
+def first_non_finite(value: Any, path: str = "result") -> str | None:
+    """The path and value of the first NaN or infinite float in a JSON-like result, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path} = {value}"
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = first_non_finite(item, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]")
+        if found:
+            return found
+    return None
 
 
 if __name__ == "__main__":

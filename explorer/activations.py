@@ -71,16 +71,24 @@ def token_strings(tokenizer: Any, ids: torch.Tensor) -> list[str]:
 
 @torch.no_grad()
 def hook_activations(explorer: Explorer, tokens: torch.Tensor) -> torch.Tensor:
-    """Activations at the SAE's hook for `tokens` [batch, pos] -> [batch, pos, d_in] (model run only to the hook)."""
+    """Activations at the SAE's hook for `tokens` [batch, pos] -> [batch, pos, d_in] (model run only to the hook).
+
+    For hook_z SAEs this is `[batch, pos, n_heads, d_head]`, which the SAE's encoder flattens itself.
+    """
     hook = explorer.hook_name
     with out_of_memory_as_error("running the model to the hook"), explorer.lock:
         _, cache = explorer.model.run_with_cache(
             tokens, names_filter=[hook], stop_at_layer=extract_stop_at_layer_from_tlens_hook_name(hook)
         )
-    acts = cache[hook]
-    if explorer.sae.metadata.hook_head_index is not None:
-        acts = acts[..., explorer.sae.metadata.hook_head_index, :]
-    return acts
+    return cache[hook]
+
+
+def flat_acts(acts: torch.Tensor, sae: Any) -> torch.Tensor:
+    """Hook activations (or their reconstruction) in the SAE's input space `[..., d_in]`.
+
+    hook_z SAEs read `[..., n_heads, d_head]` and flatten it themselves; everything else is already flat.
+    """
+    return acts.flatten(-2) if sae.cfg.reshape_activations == "hook_z" else acts
 
 
 @torch.no_grad()
@@ -154,9 +162,9 @@ class PromptAnalysis:
     acts: torch.Tensor  # [pos, d_sae]
 
     def active_at(self, position: int) -> list[FeatureActivation]:
-        """Every feature active (> 0) at `position`, highest first."""
+        """Every feature active (!= 0) at `position`, highest first."""
         row = self.acts[position]
-        idx = torch.nonzero(row > 0).flatten()
+        idx = torch.nonzero(row != 0).flatten()
         order = idx[row[idx].argsort(descending=True)]
         return [FeatureActivation(int(i), float(row[i])) for i in order]
 
@@ -191,7 +199,7 @@ def aggregate_activations(
     if mode == "mean":
         return acts.mean(0)
     if mode == "count":
-        return (acts > 0).sum(0).float()
+        return (acts != 0).sum(0).float()
     raise ExplorerError(f"Unknown aggregation '{mode}'.", hint="Use last, token, max, mean or count.")
 
 

@@ -15,9 +15,10 @@ import datasets
 import torch
 from sae_lens.tokenization_and_batching import concat_and_batch_sequences
 
-from explorer.demo import bundle
+from explorer import bundle
 from explorer.errors import ExplorerError
-from explorer.loading import HUB_OFFLINE_HINT, Explorer, hub_errors, hub_reachable
+from explorer.hub import HUB_OFFLINE_HINT, hub_errors, hub_reachable
+from explorer.loading import Explorer
 from explorer.paths import check_path_allowed
 
 TEXT_COLUMNS = ("text", "content", "story", "document")
@@ -42,19 +43,53 @@ def open_dataset(source: str | None) -> DatasetLike:
                 f"'{source}' is not a dataset saved with Dataset.save_to_disk: {error}"
             ) from None
         return loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded
-    if path.is_file():
+    if path.is_file() or path.is_symlink():
+        check_regular_file(path, "dataset file")
         return _open_file(path)
     if source.startswith(("/", "./", "../", "~")) or path.suffix in FILE_LOADERS:
         raise ExplorerError(f"The dataset path '{source}' does not exist.")
     return _open_hub(source)
 
 
+def check_regular_file(path: Path, what: str = "text file") -> None:
+    """A one-line error unless `path` is a readable regular file (missing, symlink loop or dangling, directory)."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+        raise ExplorerError(f"The {what} '{path}' is a symlink loop.") from None
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ExplorerError(f"The {what} '{path}' is a symlink to a missing file.") from None
+        raise ExplorerError(f"The {what} '{path}' does not exist.") from None
+    except OSError as error:
+        if "loop" in str(error).lower() or getattr(error, "errno", None) == 40:
+            raise ExplorerError(f"The {what} '{path}' is a symlink loop.") from None
+        raise ExplorerError(f"The {what} '{path}' cannot be opened: {error.strerror or error}.") from None
+    if path.is_dir():
+        raise ExplorerError(f"'{path}' is a directory, not a {what}.")
+    if not path.is_file():
+        raise ExplorerError(f"'{path}' is not a regular file.")
+
+
+def read_text_file(path: str | Path) -> str:
+    """A file's text as UTF-8; a one-line error for a missing path, a directory, a symlink loop, or binary data."""
+    path = check_path_allowed(path)
+    check_regular_file(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ExplorerError(f"The text file '{path}' cannot be read: {error.strerror or error}.") from None
+    if b"\x00" in data:
+        raise ExplorerError(f"'{path}' is not text: it holds NUL bytes (a binary file?).")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ExplorerError(f"'{path}' is not UTF-8 text (invalid byte at offset {error.start}).") from None
+
+
 def text_file_dataset(path: str | Path) -> datasets.Dataset:
     """A plain text file as a dataset: one document per non-empty line."""
-    path = check_path_allowed(path)
-    if not path.is_file():
-        raise ExplorerError(f"The text file '{path}' does not exist.")
-    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    lines = [line.strip() for line in read_text_file(path).splitlines() if line.strip()]
     if not lines:
         raise ExplorerError(f"The text file '{path}' has no text.")
     return datasets.Dataset.from_dict({"text": lines})

@@ -204,7 +204,7 @@ def _add_to_histogram(
 
 def stats_batch_size(explorer: Explorer, context_size: int, budget_fraction: float = 0.2) -> int:
     """Rows per batch so a batch's dense activations [B, P, d_sae] (and copies) fit a fifth of free memory."""
-    from explorer.metrics import available_memory_bytes
+    from explorer.devices import available_memory_bytes
 
     per_row = context_size * explorer.sae.d_sae * 4 * 4
     return max(1, min(64, int(available_memory_bytes(explorer.device) * budget_fraction // per_row)))

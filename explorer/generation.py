@@ -73,19 +73,34 @@ def ablation_hooks(explorer: Explorer, features: Sequence[int]) -> list[tuple[st
     return [(f"{explorer.hook_name}.hook_sae_acts_post", set_features_hook(dict.fromkeys(features, 0.0)))]
 
 
+@torch.no_grad()
 def generate_text(model: Any, tokens: torch.Tensor, settings: GenerationSettings) -> str:
-    """Sample a continuation of `tokens` [1, pos] with `settings`, seeded; returns only the new text."""
+    """Sample a continuation of `tokens` [1, pos] with `settings`, seeded; returns only the new text.
+
+    Each step feeds token ids to the model, with TransformerLens' key-value cache. (`model.generate`
+    feeds embeddings instead, so a spliced SAE's special-token mask would be computed on floats:
+    wrong positions in general, and a crash for hook_z SAEs.)
+    """
+    from transformer_lens import TransformerLensKeyValueCache
+    from transformer_lens.utils import sample_logits
+
     torch.manual_seed(settings.seed)
-    out = model.generate(
-        tokens,
-        max_new_tokens=settings.max_new_tokens,
-        temperature=settings.temperature,
-        do_sample=settings.temperature > 0,
-        stop_at_eos=settings.stop_at_eos,
-        verbose=False,
-        return_type="tokens",
-    )
-    return model.tokenizer.decode(out[0, tokens.shape[1] :], skip_special_tokens=True)
+    cache = TransformerLensKeyValueCache.init_cache(model.cfg, model.cfg.device, tokens.shape[0])
+    eos = model.tokenizer.eos_token_id
+    n_new = min(settings.max_new_tokens, model.cfg.n_ctx - tokens.shape[1])
+    generated: list[int] = []
+    logits = model(tokens, past_kv_cache=cache)[:, -1]
+    for step in range(n_new):
+        if settings.temperature > 0:
+            next_token = sample_logits(logits.float(), temperature=settings.temperature)
+        else:
+            next_token = logits.argmax(-1)
+        generated.append(int(next_token[0]))
+        if settings.stop_at_eos and eos is not None and generated[-1] == eos:
+            break
+        if step + 1 < n_new:
+            logits = model(next_token[:, None], past_kv_cache=cache)[:, -1]
+    return model.tokenizer.decode(generated, skip_special_tokens=True)
 
 
 def generate_pair(
@@ -130,14 +145,10 @@ class LossComparison:
         return sum(self.loss_zero) / len(self.loss_zero)
 
     @property
-    def ce_loss_recovered(self) -> float:
-        """(zero - recon) / (zero - orig)."""
+    def ce_loss_recovered(self) -> float | None:
+        """(zero - recon) / (zero - orig); None when ablating the hook does not change the loss."""
         denominator = self.ce_loss_zero - self.ce_loss_orig
-        return (
-            float("nan")
-            if abs(denominator) < 1e-9
-            else (self.ce_loss_zero - self.ce_loss_recon) / denominator
-        )
+        return None if abs(denominator) < 1e-9 else (self.ce_loss_zero - self.ce_loss_recon) / denominator
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""

@@ -2,7 +2,7 @@
 
 Definitions (the same as `sae_lens.evals` 6.x, so the numbers can be checked against it; special
 tokens such as BOS are excluded everywhere):
-- L0: number of features > 0 at a token; the mean over tokens.
+- L0: number of features != 0 at a token (AbsTopK features can be negative); the mean over tokens.
 - MSE: mean over tokens of the squared error summed over the d_in dimensions, ||x - x̂||².
 - Explained variance: 1 - E||x - x̂||² / (E||x||² - ||E[x]||²), pooled over all tokens. (SAE-Lens
   before 6.x averaged a per-token ratio; that "legacy" form is not used.)
@@ -10,7 +10,7 @@ tokens such as BOS are excluded everywhere):
 - CE loss recovered: (zero - recon) / (zero - orig), with the hook zero-ablated for `zero`; the
   reconstruction is spliced in at every token but special ones, which keep their activations.
 - KL divergence: mean over tokens of KL(p_orig || p_with_SAE).
-- Density: the fraction of tokens where a feature is > 0. Dead: density 0 on the sample; dense:
+- Density: the fraction of tokens where a feature is != 0. Dead: density 0 on the sample; dense:
   density > 0.1.
 """
 
@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import torch
 from sae_lens.util import extract_stop_at_layer_from_tlens_hook_name
 from transformer_lens.utils import lm_cross_entropy_loss
 
-from explorer.activations import special_token_mask
+from explorer.activations import flat_acts, special_token_mask
+from explorer.devices import available_memory_bytes
 from explorer.errors import ExplorerError, OutOfMemory, out_of_memory_as_error
 from explorer.generation import zero_ablation_hook
 from explorer.loading import Explorer
@@ -94,14 +94,6 @@ class SampleMetrics:
         }
 
 
-def available_memory_bytes(device: str) -> int:
-    """Free memory on `device` (CUDA: free device memory; otherwise: available system memory)."""
-    if device.startswith("cuda"):
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        return int(free)
-    return int(psutil.virtual_memory().available)
-
-
 def auto_batch_size(
     explorer: Explorer, context_size: int, with_loss: bool, budget_fraction: float = 0.25
 ) -> int:
@@ -132,7 +124,7 @@ class _Accumulator:
 
     def add_reconstruction(self, x: torch.Tensor, x_hat: torch.Tensor, feats: torch.Tensor) -> None:
         x, x_hat = x.double().cpu(), x_hat.double().cpu()  # [n, d_in]
-        fires = (feats > 0).cpu()  # [n, d_sae]
+        fires = (feats != 0).cpu()  # [n, d_sae]; != 0 as SAE-Lens counts (AbsTopK is signed)
         self.n_tokens += len(x)
         self.sum_x += x.sum(0)
         self.sum_sq_norm += x.pow(2).sum().item()
@@ -156,24 +148,20 @@ def _process_batch(explorer: Explorer, tokens: torch.Tensor, with_loss: bool, ac
     model, sae, hook = explorer.model, explorer.sae.sae, explorer.hook_name
     tokens = tokens.to(explorer.device)
     mask = special_token_mask(tokens, model.tokenizer)  # [b, ctx]
-    head = explorer.sae.metadata.hook_head_index
     with explorer.lock:
         stop = None if with_loss else extract_stop_at_layer_from_tlens_hook_name(hook)
         logits, cache = model.run_with_cache(tokens, names_filter=[hook], stop_at_layer=stop)
-        full_acts = cache[hook]
-        x = full_acts if head is None else full_acts[..., head, :]
+        x = cache[hook]  # [b, ctx, d_in], or [b, ctx, n_heads, d_head] for hook_z (the SAE flattens it)
         feats = sae.encode(x)
-        x_hat = sae.decode(feats).to(x.dtype)
-        acc.add_reconstruction(x[mask], x_hat[mask], feats[mask])
+        x_hat = sae.decode(feats).to(x.dtype)  # the shape of x
+        acc.add_reconstruction(flat_acts(x[mask], sae), flat_acts(x_hat[mask], sae), feats[mask])
         if not with_loss:
             return
+        position_mask = mask.view(*mask.shape, *([1] * (x.dim() - 2)))  # broadcast over the hook's own dims
 
         def splice(acts: torch.Tensor, hook: Any) -> torch.Tensor:  # noqa: ARG001
             # The reconstruction replaces the activations except at special tokens, as in SAE-Lens' evals.
-            if head is None:
-                return torch.where(mask[..., None], x_hat, acts)
-            acts[..., head, :] = torch.where(mask[..., None], x_hat, acts[..., head, :])
-            return acts
+            return torch.where(position_mask, x_hat, acts)
 
         recon_logits = model.run_with_hooks(tokens, fwd_hooks=[(hook, splice)])
         zero_logits = model.run_with_hooks(tokens, fwd_hooks=[(hook, zero_ablation_hook)])

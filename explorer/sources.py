@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from explorer.demo.bundle import read_manifest
+from explorer.bundle import read_manifest
 from explorer.errors import ExplorerError
 from explorer.paths import check_path_allowed, runs_dir
 

@@ -113,15 +113,9 @@ def steering_vector(explorer: Explorer, steers: Sequence[FeatureSteer]) -> torch
 
 
 def _add_hook(explorer: Explorer, vector: torch.Tensor) -> Any:
-    head = explorer.sae.metadata.hook_head_index
-
     def add_direction(acts: torch.Tensor, hook: Any) -> torch.Tensor:  # noqa: ARG001
-        delta = vector.to(acts.dtype)
-        if head is not None:  # [batch, pos, n_heads, d_head]: steer one head
-            acts[:, :, head, :] += delta
-        else:  # [batch, pos, d_in] or [batch, pos, n_heads, d_head] flattened as d_in
-            acts += delta.reshape(acts.shape[2:])
-        return acts
+        # [batch, pos, d_in], or [batch, pos, n_heads, d_head] for hook_z (the direction split per head)
+        return acts + vector.to(acts.dtype).reshape(acts.shape[2:])
 
     return add_direction
 

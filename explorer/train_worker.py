@@ -129,7 +129,7 @@ def main(run_dir: Path) -> int:
     from sae_lens import LanguageModelSAETrainingRunner
     from sae_lens.training._interruption import InterruptedException
 
-    from explorer.loading import load_model
+    from explorer.models import load_model
 
     status = read_status(run_dir)
     assert status is not None, f"{run_dir} has no status.json"

@@ -9,20 +9,13 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from explorer.activations import DEFAULT_PROMPT, PromptAnalysis, analyze_prompt, default_prepend_bos
+from explorer.devices import resolve_device, resolve_dtype
 from explorer.errors import ExplorerError
 from explorer.generation import GenerationSettings
-from explorer.loading import (
-    Explorer,
-    LoadedModel,
-    LoadedSAE,
-    assemble,
-    load_model,
-    load_sae,
-    model_request,
-    resolve_device,
-    resolve_dtype,
-)
+from explorer.loading import Explorer, assemble, model_request
+from explorer.models import LoadedModel, load_model
 from explorer.paths import confine_paths
+from explorer.sae_loading import LoadedSAE, load_sae
 
 T = TypeVar("T")
 EXPLORER_KEY = "explorer"
@@ -118,6 +111,8 @@ def summary_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if info.get("neuronpedia_id"):
         rows.append(("Neuronpedia", info["neuronpedia_id"]))
+    if info.get("conversions"):
+        rows.append(("Converted", f"{len(info['conversions'])} step(s), listed on Home"))
     return rows
 
 

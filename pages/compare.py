@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from explorer.bundle import read_manifest
 from explorer.compare import (
     check_same_model,
     compare_metrics,
@@ -13,7 +14,6 @@ from explorer.compare import (
     nearest_by_decoder_across,
 )
 from explorer.data import sample_prompts
-from explorer.demo.bundle import read_manifest
 from explorer.errors import ExplorerError
 from explorer.plots import density_histogram, l0_histogram
 from explorer.ui import current_explorer, get_explorer, share_value, show_error, url_value

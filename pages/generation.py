@@ -68,7 +68,8 @@ m2.metric(
     delta_color="inverse",
 )
 m3.metric("Hook zero-ablated", f"{loss.ce_loss_zero:.3f}")
-m4.metric("CE loss recovered", f"{loss.ce_loss_recovered:.3f}")
+recovered = loss.ce_loss_recovered
+m4.metric("CE loss recovered", "n/a" if recovered is None else f"{recovered:.3f}")
 st.caption(
     "Mean next-token cross-entropy (nats) over the prompt. CE loss recovered = (zero − recon) / (zero − orig): "
     "1 means the SAE preserves the model's loss, 0 means it is no better than zeroing the hook."

@@ -30,11 +30,13 @@ st.caption(
     f"vocabulary {info['d_vocab']:,}. SAE read from `{info['sae_path']}`. "
     f"Context size {info['context_size']}, prepend BOS {info['prepend_bos']} (from the SAE's metadata)."
 )
-if explorer.sae.hook_name_mapped_from:
-    st.info(
-        f"This SAE names its hook as the Hugging Face module `{explorer.sae.hook_name_mapped_from}`; "
-        f"it is attached at the TransformerLens hook `{explorer.hook_name}`."
+if info["conversions"]:
+    st.markdown(
+        "**Converted on loading**, the way SAE-Lens' own code does (so the numbers are the ones SAE-Lens gives):\n"
+        + "\n".join(f"- {conversion}" for conversion in info["conversions"])
     )
+for warning in info["warnings"]:
+    st.warning(warning)
 
 st.subheader("Pages")
 st.markdown(

@@ -7,7 +7,7 @@ import streamlit as st
 from explorer.data import sae_context_size, sample_prompts
 from explorer.errors import ExplorerError
 from explorer.features import density_from_file
-from explorer.loading import hub_reachable
+from explorer.hub import hub_reachable
 from explorer.metrics import DENSE_THRESHOLD, compute_metrics
 from explorer.plots import l0_histogram, log_density_histogram
 from explorer.ui import current_explorer, show_error
@@ -102,5 +102,10 @@ if result.ce_loss_orig is not None:
     d1.metric("CE loss (original)", f"{result.ce_loss_orig:.3f}")
     d2.metric("CE loss (with SAE)", f"{result.ce_loss_recon:.3f}")
     d3.metric("CE loss (zero-ablated)", f"{result.ce_loss_zero:.3f}")
-    d4.metric("CE loss recovered", f"{result.ce_loss_recovered:.3f}", help="(zero − recon) / (zero − orig)")
+    recovered = result.ce_loss_recovered
+    d4.metric(
+        "CE loss recovered",
+        "n/a" if recovered is None else f"{recovered:.3f}",
+        help="(zero − recon) / (zero − orig); n/a when zero-ablating the hook does not change the loss.",
+    )
     d5.metric("KL divergence", f"{result.kl_div:.4f}", help="Mean over tokens of KL(p_orig ‖ p_with_SAE).")

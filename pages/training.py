@@ -8,9 +8,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from explorer.demo.bundle import DEMO_MODEL_NAME
+from explorer.bundle import DEMO_MODEL_NAME
+from explorer.devices import available_memory_bytes
 from explorer.errors import ExplorerError
-from explorer.metrics import available_memory_bytes
 from explorer.paths import confine_paths, runs_dir
 from explorer.training import (
     SPARSITY_PARAMETER,

@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_grad_enabled(True)
 
-from explorer.demo import bundle  # noqa: E402
+from explorer import bundle  # noqa: E402
 from explorer.loading import Explorer, load_explorer  # noqa: E402
 
 FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"

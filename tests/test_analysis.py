@@ -18,8 +18,9 @@ from explorer.activations import (
 from explorer.errors import ExplorerError
 from explorer.features import direct_logit_effects, neuronpedia_url
 from explorer.generation import GenerationSettings, check_answer, compare_loss, generate_pair
-from explorer.loading import Explorer, assemble, load_sae
+from explorer.loading import Explorer, assemble
 from explorer.logits import choose_features, parse_feature_ids, subset_logit_view
+from explorer.sae_loading import load_sae
 from tests.conftest import plain_hook_activations
 
 
@@ -231,8 +232,8 @@ def test_concurrent_splices_on_one_shared_model(demo: Explorer) -> None:
 
 def assemble_other(demo: Explorer) -> Explorer:
     """The second demo SAE on the very same model object, as the app's cache pairs them."""
-    from explorer.demo.bundle import read_manifest
-    from explorer.loading import LoadedModel
+    from explorer.bundle import read_manifest
+    from explorer.models import LoadedModel
 
     name = next(n for n in read_manifest().sae_names if n != demo.sae.source.name)
     return assemble(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from explorer.demo import bundle
+from explorer import bundle
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -62,7 +62,7 @@ def test_bad_source_shows_a_message_and_the_app_keeps_working(tmp_path: Path) ->
 
 
 def test_model_loaded_once_across_saes_and_pages() -> None:
-    from explorer.loading import LOAD_COUNTS
+    from explorer.sae_loading import LOAD_COUNTS
 
     app_with("demo:mlp0-standard")
     before = dict(LOAD_COUNTS)

@@ -16,8 +16,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from explorer import bundle
 from explorer.__main__ import main
-from explorer.demo import bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -206,6 +206,31 @@ def test_dataset_missing_or_without_text(capsys: pytest.CaptureFixture[str], tmp
     at.number_input[0].set_value(4)
     at.button[0].click().run()
     assert not at.error and "Mean L0" in [m.label for m in at.metric]
+
+
+def test_text_files_that_are_not_text(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Binary, all-NUL and non-UTF-8 files, a directory, a symlink loop and a dangling link: each its own line."""
+    (tmp_path / "zeros.txt").write_bytes(b"\0" * 4096)
+    (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+    (tmp_path / "folder.txt").mkdir()
+    cases = {
+        "zeros.txt": "is not text: it holds NUL bytes",
+        "binary.txt": "is not text: it holds NUL bytes",
+        "latin1.txt": "is not UTF-8 text",
+        "loop.txt": "is a symlink loop",
+        "dangling.txt": "is a symlink to a missing file",
+        "folder.txt": "is a directory, not a text file",
+    }
+    for name, expected in cases.items():
+        path = str(tmp_path / name)
+        assert_clear_cli_error(*run_cli(capsys, "metrics", "--text-file", path, "--n-prompts", "2"), expected)
+        dataset_expected = (
+            "is not a dataset saved with Dataset.save_to_disk" if name == "folder.txt" else expected
+        )
+        assert_clear_cli_error(*run_cli(capsys, "stats", "--dataset", path), dataset_expected)
 
 
 # ----------------------------------------------------------------------------- training specs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.demo import bundle
+from explorer import bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 INFO_KEYS = {

@@ -14,8 +14,9 @@ from explorer.activations import feature_activations, special_token_mask
 from explorer.compare import compare_metrics, nearest_by_correlation, nearest_by_decoder_across
 from explorer.data import open_dataset, token_rows
 from explorer.errors import ExplorerError
-from explorer.loading import Explorer, load_explorer, load_sae, with_sae
+from explorer.loading import Explorer, load_explorer, with_sae
 from explorer.metrics import compute_metrics
+from explorer.sae_loading import load_sae
 
 ROOT = Path(__file__).resolve().parent.parent
 

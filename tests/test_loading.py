@@ -10,10 +10,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from explorer.demo import bundle
+from explorer import bundle
+from explorer.devices import resolve_device, resolve_dtype
 from explorer.errors import ExplorerError
-from explorer.loading import Explorer, load_explorer, load_model, load_sae, resolve_device, resolve_dtype
+from explorer.loading import Explorer, load_explorer
+from explorer.models import load_model
+from explorer.sae_loading import load_sae
 from tests.conftest import write_manual_sae
+from tests.sae_lens_reference import reference_sae
 
 
 def test_demo_default_loads_and_fits(demo: Explorer) -> None:
@@ -54,13 +58,26 @@ def test_directory_saved_by_save_model_loads(saved_sae_dir: Path, demo: Explorer
     assert torch.equal(explorer.sae.sae.W_dec, demo.sae.sae.W_dec)
 
 
-def test_manual_training_only_architecture_with_mapped_hook(batchtopk_manual_dir: Path) -> None:
+def test_manual_training_only_architecture_with_mapped_hook(
+    batchtopk_manual_dir: Path, tmp_path: Path
+) -> None:
+    """A batchtopk training SAE is converted to the JumpReLU SAE-Lens saves for inference (threshold = topk_threshold)."""
     explorer = load_explorer(str(batchtopk_manual_dir), device="cpu")
-    assert explorer.sae.architecture == "batchtopk"
+    assert explorer.sae.architecture == "jumprelu"
+    assert any("'batchtopk'" in c and "'jumprelu'" in c for c in explorer.info()["conversions"])
     assert explorer.hook_name == "blocks.0.hook_mlp_out"
     assert explorer.sae.hook_name_mapped_from == "model.layers.0.mlp.down_proj"
+    # SAE-Lens' own conversion; SAE-Lens reads an unversioned cfg as pre-6 and then cannot find the
+    # training-only architecture, so its copy is stamped as 6.x (this explorer handles that case itself).
+    stamped = tmp_path / "stamped"
+    shutil.copytree(batchtopk_manual_dir, stamped)
+    cfg = json.loads((stamped / "cfg.json").read_text())
+    (stamped / "cfg.json").write_text(json.dumps({**cfg, "sae_lens_version": "6.54.12"}))
+    reference = reference_sae(stamped, training_checkpoint=True)
+    for name, tensor in reference.state_dict().items():
+        assert torch.allclose(explorer.sae.sae.state_dict()[name], tensor), name
     weights = load_file(str(batchtopk_manual_dir / "sae_weights.safetensors"))
-    assert torch.equal(explorer.sae.sae.W_enc, weights["W_enc"])
+    assert torch.equal(explorer.sae.sae.threshold, weights["topk_threshold"].expand(256))
     assert explorer.info()["hook_name_mapped_from"] == "model.layers.0.mlp.down_proj"
 
 
@@ -209,7 +226,9 @@ def test_weights_not_matching_cfg(saved_sae_dir: Path, tmp_path: Path) -> None:
     cfg = json.loads((broken / "cfg.json").read_text())
     cfg["d_sae"] = cfg["d_sae"] // 2
     (broken / "cfg.json").write_text(json.dumps(cfg))
-    with pytest.raises(ExplorerError, match="does not match its cfg.json"):
+    with pytest.raises(
+        ExplorerError, match=r"tensor 'W_dec' has shape \[2048, 128\], but the config .* needs \[1024, 128\]"
+    ):
         load_sae(str(broken))
 
 
@@ -287,3 +306,78 @@ def test_bfloat16_load(saved_sae_dir: Path) -> None:
     explorer = load_explorer(str(saved_sae_dir), device="cpu", dtype="bfloat16")
     assert explorer.sae.sae.W_enc.dtype == torch.bfloat16
     assert next(explorer.model.parameters()).dtype == torch.bfloat16
+
+
+# ----------------------------------------------------------------------------- what the hub cache really holds
+
+
+def test_truncated_cached_sae_weights_say_which_file(local_hf_cache: Path) -> None:
+    """A cached file that cannot be read is reported as that, with its path; not as a cache miss."""
+    weights = next(local_hf_cache.rglob("sae_weights.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:40])
+    with pytest.raises(ExplorerError) as caught:
+        load_sae("gpt2-small-res-jb:blocks.8.hook_resid_pre")
+    message = str(caught.value)
+    assert "not in the local cache" not in message
+    assert str(weights) in message and "SafetensorError" in message
+
+
+def test_cached_model_config_the_library_cannot_read_is_reported_as_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached GPT-2 config.json without n_ctx: the real error (and the file), not 'not in the local cache'."""
+    from huggingface_hub import constants
+
+    from tests.conftest import FAKE_COMMIT
+
+    repo = tmp_path / "hub" / "models--gpt2"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(FAKE_COMMIT)
+    snapshot = repo / "snapshots" / FAKE_COMMIT
+    snapshot.mkdir(parents=True)
+    config = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": 768, "n_layer": 12,
+              "n_head": 12, "n_positions": 1024, "vocab_size": 50257}  # fmt: skip
+    (snapshot / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ExplorerError) as caught:
+        load_model("gpt2-small")
+    message = str(caught.value)
+    assert "not in the local cache" not in message
+    assert "n_ctx" in message and str(snapshot / "config.json") in message and "\n" not in message
+
+
+@pytest.fixture(scope="module")
+def local_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GPT-2 saved by transformers 5 (whose config.json has no n_ctx), as a researcher's fine-tune would be."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    directory = tmp_path_factory.mktemp("models") / "my-finetuned-gpt2"
+    tokenizer = AutoTokenizer.from_pretrained(str(bundle.tokenizer_dir()))
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=64, n_layer=2, n_head=4,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+def test_local_gpt2_directory_written_by_transformers_5(local_gpt2_dir: Path) -> None:
+    """It loads (context = n_positions), computes transformers' logits, is named after its folder, and its files stay as they were."""
+    from transformers import AutoModelForCausalLM
+
+    config_text = (local_gpt2_dir / "config.json").read_text()
+    assert "n_ctx" not in json.loads(config_text)  # what transformers 5 writes
+    loaded = load_model(str(local_gpt2_dir), from_pretrained_kwargs={})
+    assert loaded.name == "my-finetuned-gpt2" and loaded.model.cfg.n_ctx == 64
+    hf_model = AutoModelForCausalLM.from_pretrained(str(local_gpt2_dir)).eval()
+    tokens = torch.tensor([[0, 5, 17, 42, 99]])
+    with torch.no_grad():
+        expected = hf_model(tokens).logits.log_softmax(-1)
+        actual = loaded.model(tokens).log_softmax(-1)
+    assert torch.allclose(actual, expected, atol=1e-4)
+    assert (local_gpt2_dir / "config.json").read_text() == config_text
+
+
+def test_local_model_is_named_after_its_folder(local_llama_dir: Path) -> None:
+    assert load_model(str(local_llama_dir), from_pretrained_kwargs={}).name == local_llama_dir.name

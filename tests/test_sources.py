@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.demo.bundle import read_manifest
+from explorer.bundle import read_manifest
 from explorer.errors import ExplorerError
 from explorer.sources import list_pretrained_releases, parse_sae_source
 

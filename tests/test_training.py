@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from explorer.errors import ExplorerError
-from explorer.loading import load_explorer, load_sae
+from explorer.loading import load_explorer
+from explorer.sae_loading import load_sae
 from explorer.train_worker import LOG_EVERY_STEPS
 from explorer.training import (
     TrainSpec,

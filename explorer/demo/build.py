@@ -31,7 +31,7 @@ from sae_lens.training.activation_scaler import ActivationScaler
 from sae_lens.training.activations_store import ActivationsStore
 from safetensors.torch import save_file
 
-from explorer.demo import bundle
+from explorer import bundle
 from explorer.demo.concepts import best_concept_features
 from explorer.demo.corpus import LabeledStory, generate_stories
 from explorer.demo.train_lm import (
@@ -42,8 +42,9 @@ from explorer.demo.train_lm import (
     train_language_model,
     train_tokenizer,
 )
-from explorer.loading import HOOKED_CONFIG_FILE, MODEL_WEIGHTS_FILE, load_model, load_sae
+from explorer.models import HOOKED_CONFIG_FILE, MODEL_WEIGHTS_FILE, load_model
 from explorer.paths import BUNDLE_DIR
+from explorer.sae_loading import load_sae
 
 SEED = 0
 N_TRAIN_STORIES = 30_000
@@ -226,7 +227,7 @@ def measure_quality(heldout: list[LabeledStory], n_eval_batches: int = 20) -> di
 
 
 def write_manifest() -> None:
-    """Record what the bundle holds (read by `explorer.demo.bundle.read_manifest`)."""
+    """Record what the bundle holds (read by `explorer.bundle.read_manifest`)."""
     manifest = {
         "model_name": bundle.DEMO_MODEL_NAME,
         "default_sae": DEFAULT_SAE,

@@ -12,10 +12,11 @@ import datasets
 import pytest
 import torch
 
-from explorer.demo import bundle
+from explorer import bundle
 from explorer.demo.concepts import story_tokens_and_labels
 from explorer.demo.corpus import LabeledStory
-from explorer.loading import load_model, load_sae
+from explorer.models import load_model
+from explorer.sae_loading import load_sae
 
 N_STORIES = 120
 QUALITY = json.loads((bundle.BUNDLE_DIR / "quality.json").read_text())
