@@ -160,8 +160,10 @@ def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _stats(args: argparse.Namespace, explorer: Any) -> tuple[Any, bool]:
+    from explorer.feature_stats import default_stats_tokens
     from explorer.stats_cache import get_feature_stats
 
+    args.n_tokens = args.n_tokens or default_stats_tokens(explorer.device)
     dataset = f"file:{args.text_file}" if args.text_file else args.dataset
 
     def progress(done: int, total: int, rate: float) -> None:
@@ -362,12 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(handler=cmd_compare)
     stats = sub.add_parser("stats", parents=[common], help="compute (or reuse) every feature's statistics")
     _dataset_options(stats)
-    stats.add_argument("--n-tokens", type=int, default=65_536)
+    stats.add_argument("--n-tokens", type=int, default=None, help="default: 1,048,576 on CUDA, else 65,536")
     stats.set_defaults(handler=cmd_stats)
     feature = sub.add_parser("feature", parents=[common], help="one feature's dashboard as JSON")
     feature.add_argument("--id", type=int, required=True)
     _dataset_options(feature)
-    feature.add_argument("--n-tokens", type=int, default=65_536)
+    feature.add_argument("--n-tokens", type=int, default=None, help="default: 1,048,576 on CUDA, else 65,536")
     feature.set_defaults(handler=cmd_feature)
     train = sub.add_parser("train", help="train an SAE from a spec file (see examples/train-demo.json)")
     train.add_argument("spec")

@@ -92,11 +92,16 @@ def flat_acts(acts: torch.Tensor, sae: Any) -> torch.Tensor:
 
 
 @torch.no_grad()
-def feature_activations(explorer: Explorer, tokens: torch.Tensor) -> torch.Tensor:
-    """SAE feature activations for `tokens` [batch, pos] -> [batch, pos, d_sae] (float32, on CPU)."""
+def encoded_activations(explorer: Explorer, tokens: torch.Tensor) -> torch.Tensor:
+    """SAE feature activations for `tokens` [batch, pos] -> [batch, pos, d_sae], left on the SAE's device and dtype."""
     acts = hook_activations(explorer, tokens)
     with out_of_memory_as_error("encoding with the SAE"):
-        return explorer.sae.sae.encode(acts).float().cpu()
+        return explorer.sae.sae.encode(acts)
+
+
+def feature_activations(explorer: Explorer, tokens: torch.Tensor) -> torch.Tensor:
+    """SAE feature activations for `tokens` [batch, pos] -> [batch, pos, d_sae] (float32, on CPU)."""
+    return encoded_activations(explorer, tokens).float().cpu()
 
 
 @contextmanager
@@ -133,10 +138,14 @@ def hooked(explorer: Explorer, fwd_hooks: Sequence[Hook] = ()) -> Iterator[Hooke
         yield explorer.model
 
 
+def special_token_ids(tokenizer: Any, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The tokenizer's special token ids (BOS, EOS, PAD, ...) as a tensor on `device`."""
+    return torch.tensor(sorted(set(tokenizer.all_special_ids)), device=device)
+
+
 def special_token_mask(tokens: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     """True where a token is not special (BOS, EOS, PAD, ...): the positions the SAE is applied to."""
-    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), device=tokens.device)
-    return ~torch.isin(tokens, special)
+    return ~torch.isin(tokens, special_token_ids(tokenizer, tokens.device))
 
 
 # ----------------------------------------------------------------------------- prompt analysis

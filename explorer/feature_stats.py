@@ -1,14 +1,15 @@
 """Feature statistics for every feature of an SAE in one streaming pass over dataset tokens.
 
 For all d_sae features at once, with memory that does not grow with the number of tokens:
-- the top-k max-activating contexts (row, position, activation, and a window of tokens around it
-  with that feature's activations), kept by a streaming top-k per feature;
-- a uniform random sample (reservoir) of each feature's non-zero activations with their windows,
-  from which examples per activation-quantile band are drawn at the end;
+- the top-k max-activating contexts (row, position, activation), kept by a streaming top-k per feature;
+- a uniform random sample (reservoir) of each feature's non-zero activations, from which examples per
+  activation-quantile band are drawn;
 - an exact histogram of non-zero activations on bins [0, M) that double when a larger value
   arrives (bin pairs merge), so no bin edges need to be known in advance;
-- density (fraction of tokens where the feature is > 0), mean non-zero activation and max.
-Special tokens (BOS) are excluded, as everywhere in the explorer.
+- density (fraction of tokens where the feature is non-zero), mean non-zero activation and max.
+Special tokens (BOS) are excluded, as everywhere in the explorer. The pass keeps all of this on the
+SAE's device and copies only the final per-feature state to the host; the token and activation
+windows of an example are cut when its feature is viewed, from the stored rows.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from typing import Any
 
 import torch
 
-from explorer.activations import feature_activations, special_token_mask
+from explorer.activations import (
+    encoded_activations,
+    feature_activations,
+    special_token_ids,
+    special_token_mask,
+)
+from explorer.devices import available_memory_bytes
 from explorer.loading import Explorer
 
 N_BINS = 64  # a power of two, so bins merge in pairs when the range doubles
@@ -44,78 +51,68 @@ DEFAULT_CONFIG = StatsConfig()
 
 @dataclass
 class _Examples:
-    """Per-feature kept examples: score [F, K], and for each a row, position, value and window payload."""
+    """Per-feature kept examples, on the SAE's device while streaming: score [F, K], and for each a value, row and position."""
 
     score: torch.Tensor  # [F, K] (activation for top-k, a random key for the reservoir); -inf = empty
     value: torch.Tensor  # [F, K] activation
-    row: torch.Tensor  # [F, K] global row index
-    pos: torch.Tensor  # [F, K]
-    tokens: torch.Tensor  # [F, K, 2W+1] token ids (-1 outside the row)
-    acts: torch.Tensor  # [F, K, 2W+1] this feature's activations in the window
+    row: torch.Tensor  # [F, K] global row index (-1 = empty)
+    pos: torch.Tensor  # [F, K] position in the row
+
+    FIELDS = ("score", "value", "row", "pos")
 
     @classmethod
-    def empty(cls, d_sae: int, k: int, width: int) -> _Examples:
+    def empty(cls, d_sae: int, k: int, device: torch.device | str = "cpu") -> _Examples:
         return cls(
-            torch.full((d_sae, k), -torch.inf), torch.zeros(d_sae, k), torch.full((d_sae, k), -1, dtype=torch.long),
-            torch.zeros(d_sae, k, dtype=torch.long), torch.full((d_sae, k, width), -1, dtype=torch.long),
-            torch.zeros(d_sae, k, width),
+            torch.full((d_sae, k), -torch.inf, device=device), torch.zeros(d_sae, k, device=device),
+            torch.full((d_sae, k), -1, dtype=torch.long, device=device),
+            torch.zeros(d_sae, k, dtype=torch.long, device=device),
         )  # fmt: skip
 
     def merge_rows(self, features: torch.Tensor, other: _Examples) -> None:
         """In place: for each of `features` [T], keep the K best-scoring entries of self and `other` [T, K]."""
         k = self.score.shape[1]
         keep = torch.cat([self.score[features], other.score], 1).topk(k, dim=1).indices  # [T, K]
-        for name in ("score", "value", "row", "pos", "tokens", "acts"):
+        for name in self.FIELDS:
             both = torch.cat([getattr(self, name)[features], getattr(other, name)], 1)
-            index = keep if both.dim() == 2 else keep[..., None].expand(-1, -1, both.shape[2])
-            getattr(self, name)[features] = both.gather(1, index)
+            getattr(self, name)[features] = both.gather(1, keep)
+
+    def to(self, device: torch.device | str) -> _Examples:
+        """The same examples on another device."""
+        return _Examples(*(getattr(self, name).to(device) for name in self.FIELDS))
 
 
 def _batch_candidates(
     feature: torch.Tensor,
     token: torch.Tensor,
     score: torch.Tensor,
+    value: torch.Tensor,
     threshold: torch.Tensor,
     k: int,
-    acts: torch.Tensor,
-    tokens: torch.Tensor,
+    positions: int,
     row_offset: int,
-    window: int,
 ) -> tuple[torch.Tensor, _Examples]:
     """Per feature, the k best-scoring of a batch's non-zero entries that beat the feature's kept k-th score.
 
-    feature, token, score: [E] one entry per non-zero (token, feature); threshold: [F];
-    acts: [B, P, F] the batch's activations; tokens: [B, P]. Returns the features with candidates [T]
-    and their [T, k] slots (-inf = empty), so merging touches only those features.
+    feature, token, score, value: [E] one entry per non-zero (token, feature), token = row * positions
+    + position within the batch; threshold: [F]. Returns the features with candidates [T] and their
+    [T, k] slots (-inf = empty), so merging touches only those features. All on one device.
     """
-    d_sae = acts.shape[2]
-    positions = acts.shape[1]
     beats = score > threshold[feature]
-    feature, token, score = feature[beats], token[beats], score[beats]
+    feature, token, score, value = feature[beats], token[beats], score[beats], value[beats]
     order = score.argsort(descending=True)
-    feature, token, score = feature[order], token[order], score[order]
+    feature, token, score, value = feature[order], token[order], score[order], value[order]
     order = feature.argsort(stable=True)  # grouped by feature, best first within each group
-    feature, token, score = feature[order], token[order], score[order]
-    counts = torch.bincount(feature, minlength=d_sae)
-    rank = torch.arange(len(feature)) - (counts.cumsum(0) - counts)[feature]
+    feature, token, score, value = feature[order], token[order], score[order], value[order]
+    touched, slot, counts = torch.unique_consecutive(feature, return_inverse=True, return_counts=True)
+    starts = counts.cumsum(0) - counts
+    rank = torch.arange(len(feature), device=feature.device) - starts[slot]
     chosen = rank < k
-    feature, token, score, rank = feature[chosen], token[chosen], score[chosen], rank[chosen]
-    width = 2 * window + 1
-    touched, slot = torch.unique(feature, return_inverse=True)  # [T], [E'] index into touched
-    out = _Examples.empty(len(touched), k, width)
-    rows, pos = token // positions, token % positions
-    window_pos = pos[:, None] + torch.arange(-window, window + 1)  # [E, 2W+1]
-    inside = (window_pos >= 0) & (window_pos < positions)
-    clamped = window_pos.clamp(0, positions - 1)
-    window_rows = rows[:, None].expand_as(clamped)
+    slot, token, score, value, rank = slot[chosen], token[chosen], score[chosen], value[chosen], rank[chosen]
+    out = _Examples.empty(len(touched), k, feature.device)
     out.score[slot, rank] = score
-    out.value[slot, rank] = acts[rows, pos, feature]
-    out.row[slot, rank] = rows + row_offset
-    out.pos[slot, rank] = pos
-    out.tokens[slot, rank] = torch.where(inside, tokens[window_rows, clamped], -1)
-    out.acts[slot, rank] = torch.where(
-        inside, acts[window_rows, clamped, feature[:, None].expand_as(clamped)], 0.0
-    )
+    out.value[slot, rank] = value
+    out.row[slot, rank] = token // positions + row_offset
+    out.pos[slot, rank] = token % positions
     return touched, out
 
 
@@ -133,12 +130,13 @@ class FeatureStats:
     hist_max: torch.Tensor  # [F] upper edge of the histogram range (a power of two)
     top: _Examples  # scored by activation
     sample: _Examples  # scored by a random key: a uniform sample of non-zero activations
+    rows: torch.Tensor  # [n, ctx] the token rows, to cut example windows from when a feature is viewed
     seconds: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def density(self) -> torch.Tensor:
-        """Fraction of tokens where each feature is > 0 [F]."""
+        """Fraction of tokens where each feature is non-zero [F]."""
         return self.fire_counts / max(self.n_tokens, 1)
 
     @property
@@ -150,10 +148,10 @@ class FeatureStats:
         """Flat tensors for safetensors."""
         tensors = {
             "fire_counts": self.fire_counts, "act_sums": self.act_sums, "max_acts": self.max_acts,
-            "hist_counts": self.hist_counts, "hist_max": self.hist_max,
+            "hist_counts": self.hist_counts, "hist_max": self.hist_max, "rows": self.rows.to(torch.int32),
         }  # fmt: skip
         for prefix, examples in (("top", self.top), ("sample", self.sample)):
-            for name in ("score", "value", "row", "pos", "tokens", "acts"):
+            for name in _Examples.FIELDS:
                 tensors[f"{prefix}.{name}"] = getattr(examples, name).contiguous()
         return tensors
 
@@ -161,16 +159,14 @@ class FeatureStats:
     def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> FeatureStats:
         """Inverse of `to_tensors` (with the JSON metadata written beside it)."""
         examples = {
-            prefix: _Examples(
-                *(tensors[f"{prefix}.{n}"] for n in ("score", "value", "row", "pos", "tokens", "acts"))
-            )
+            prefix: _Examples(*(tensors[f"{prefix}.{n}"] for n in _Examples.FIELDS))
             for prefix in ("top", "sample")
         }
         return cls(
             n_tokens=meta["n_tokens"], context_size=meta["context_size"], config=StatsConfig(**meta["config"]),
             fire_counts=tensors["fire_counts"], act_sums=tensors["act_sums"], max_acts=tensors["max_acts"],
             hist_counts=tensors["hist_counts"], hist_max=tensors["hist_max"], top=examples["top"],
-            sample=examples["sample"], seconds=meta.get("seconds", 0.0), meta=meta,
+            sample=examples["sample"], rows=tensors["rows"].long(), seconds=meta.get("seconds", 0.0), meta=meta,
         )  # fmt: skip
 
 
@@ -181,10 +177,12 @@ def _add_to_histogram(
 
     A feature whose new maximum reaches its range's upper edge doubles the range (d times) and
     merges its bins 2**d to one, so counts stay exact without knowing the range in advance.
+    Negative activations (AbsTopK) are counted by magnitude.
     """
+    value = value.abs()
     batch_max = torch.zeros_like(upper).scatter_reduce(0, feature, value, reduce="amax")
     too_small = batch_max >= upper
-    if too_small.any():
+    if bool(too_small.any()):
         doublings = torch.zeros_like(upper, dtype=torch.long)
         needed = torch.ceil(torch.log2(batch_max[too_small] / upper[too_small])).long().clamp(min=0)
         needed += (upper[too_small] * 2.0**needed <= batch_max[too_small]).long()  # exactly on an edge
@@ -203,11 +201,14 @@ def _add_to_histogram(
 
 
 def stats_batch_size(explorer: Explorer, context_size: int, budget_fraction: float = 0.2) -> int:
-    """Rows per batch so a batch's dense activations [B, P, d_sae] (and copies) fit a fifth of free memory."""
-    from explorer.devices import available_memory_bytes
-
+    """Rows per batch so a batch's dense activations [B, P, d_sae] (and copies) fit a fifth of free device memory."""
     per_row = context_size * explorer.sae.d_sae * 4 * 4
     return max(1, min(64, int(available_memory_bytes(explorer.device) * budget_fraction // per_row)))
+
+
+def default_stats_tokens(device: str) -> int:
+    """Tokens for a statistics pass when none are asked for: 1 M on a GPU (rare features need them), 64 k elsewhere."""
+    return 1_048_576 if device.startswith("cuda") else 65_536
 
 
 @torch.no_grad()
@@ -218,61 +219,61 @@ def compute_feature_stats(
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> FeatureStats:
-    """One pass over `rows` [n, ctx] (model run only to the hook) computing every feature's statistics."""
+    """One pass over `rows` [n, ctx] (model run only to the hook) computing every feature's statistics.
+
+    Everything stays on the SAE's device: the non-zero entries of each batch update every feature's
+    counts, sums, max, histogram, top-k and reservoir with batched operations, and only the final
+    per-feature state is copied to the host. No dense activations are copied, and no example
+    windows are cut while streaming (see `top_examples`).
+    """
     batch_size = batch_size or stats_batch_size(explorer, rows.shape[1])
     d_sae, context = explorer.sae.d_sae, rows.shape[1]
-    width = 2 * config.window + 1
-    generator = torch.Generator().manual_seed(config.seed)
-    fire_counts = torch.zeros(d_sae, dtype=torch.float64)
-    act_sums = torch.zeros(d_sae, dtype=torch.float64)
-    max_acts = torch.zeros(d_sae)
-    hist_counts = torch.zeros(d_sae, N_BINS, dtype=torch.float64)
-    hist_max = torch.full((d_sae,), 2.0**-8)  # doubles as larger activations arrive
-    top = _Examples.empty(d_sae, config.top_k, width)
-    sample = _Examples.empty(d_sae, config.reservoir, width)
-    n_tokens, start = 0, time.perf_counter()
+    device = explorer.sae.sae.W_enc.device
+    wide = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    generator = torch.Generator().manual_seed(config.seed)  # on the host: the same keys on every device
+    special = special_token_ids(explorer.model.tokenizer, device)
+    fire_counts = torch.zeros(d_sae, dtype=torch.long, device=device)
+    act_sums = torch.zeros(d_sae, dtype=wide, device=device)
+    max_acts = torch.zeros(d_sae, device=device)
+    hist_counts = torch.zeros(d_sae, N_BINS, dtype=torch.long, device=device)
+    hist_max = torch.full((d_sae,), 2.0**-8, device=device)  # doubles as larger activations arrive
+    top = _Examples.empty(d_sae, config.top_k, device)
+    sample = _Examples.empty(d_sae, config.reservoir, device)
+    n_tokens = torch.zeros((), dtype=torch.long, device=device)
+    start = time.perf_counter()
     for first in range(0, len(rows), batch_size):
-        tokens = rows[first : first + batch_size]
-        acts = feature_activations(explorer, tokens)  # [B, P, F] float32 on CPU
-        counted = special_token_mask(tokens, explorer.model.tokenizer)  # [B, P]
-        acts *= counted[..., None]
-        n_tokens += int(counted.sum())
-        # Everything below works on the non-zero entries only (activations are sparse).
-        token, feature = torch.nonzero(acts.reshape(-1, d_sae), as_tuple=True)  # [E]
-        value = acts.reshape(-1, d_sae)[token, feature]
+        tokens = rows[first : first + batch_size].to(device, non_blocking=True)
+        acts = encoded_activations(explorer, tokens)  # [B, P, F] on the device, in the SAE's dtype
+        counted = ~torch.isin(tokens, special).reshape(-1)  # [B * P]: special tokens (BOS) are not counted
+        n_tokens += counted.sum()
+        flat = acts.reshape(-1, d_sae)
+        index = torch.nonzero(flat.reshape(-1)).squeeze(1)  # [E]: activations are sparse
+        token, feature = index // d_sae, index % d_sae
+        kept = counted[token]
+        token, feature = token[kept], feature[kept]
+        value = flat[token, feature].float()
         fire_counts += torch.bincount(feature, minlength=d_sae)
-        act_sums += torch.bincount(feature, weights=value.double(), minlength=d_sae)
+        act_sums += torch.bincount(feature, weights=value.to(wide), minlength=d_sae)
         max_acts = max_acts.scatter_reduce(0, feature, value, reduce="amax")
         hist_counts, hist_max = _add_to_histogram(hist_counts, hist_max, feature, value)
         top.merge_rows(
-            *_batch_candidates(
-                feature, token, value, top.score[:, -1], config.top_k, acts, tokens, first, config.window
-            )
+            *_batch_candidates(feature, token, value, value, top.score[:, -1], config.top_k, context, first)
         )
-        keys = torch.rand(len(value), generator=generator)
+        keys = torch.rand(len(value), generator=generator).to(device, non_blocking=True)
         sample.merge_rows(
             *_batch_candidates(
-                feature,
-                token,
-                keys,
-                sample.score[:, -1],
-                config.reservoir,
-                acts,
-                tokens,
-                first,
-                config.window,
+                feature, token, keys, value, sample.score[:, -1], config.reservoir, context, first
             )
         )
         if progress is not None:
             elapsed = time.perf_counter() - start
-            progress(
-                min(first + batch_size, len(rows)) * context,
-                len(rows) * context,
-                n_tokens / max(elapsed, 1e-9),
-            )
+            done = min(first + batch_size, len(rows)) * context
+            progress(done, len(rows) * context, done / max(elapsed, 1e-9))
+    host = torch.device("cpu")
     return FeatureStats(
-        n_tokens, context, config, fire_counts.float(), act_sums.float(), max_acts, hist_counts.float(), hist_max,
-        top, sample, seconds=time.perf_counter() - start,
+        int(n_tokens), context, config, fire_counts.float().to(host), act_sums.float().to(host),
+        max_acts.to(host), hist_counts.float().to(host), hist_max.to(host), top.to(host), sample.to(host),
+        rows.cpu(), seconds=time.perf_counter() - start,
     )  # fmt: skip
 
 
@@ -296,26 +297,48 @@ class Example:
                 "position": self.position, "row": self.row, "row_position": self.row_position}  # fmt: skip
 
 
+def _feature_on_rows(
+    explorer: Explorer, rows: torch.Tensor, feature: int, batch_size: int = 8
+) -> torch.Tensor:
+    """One feature's activations [R, P] on token rows (special tokens zeroed, as in the pass), a few rows at a time."""
+    columns = []
+    for first in range(0, len(rows), batch_size):
+        tokens = rows[first : first + batch_size].to(explorer.sae.sae.W_enc.device)
+        acts = encoded_activations(explorer, tokens)[..., feature].float()
+        columns.append((acts * special_token_mask(tokens, explorer.model.tokenizer)).cpu())
+    return torch.cat(columns) if columns else torch.zeros(0, rows.shape[1])
+
+
 def _examples_of(
-    examples: _Examples, feature: int, explorer: Explorer, order: torch.Tensor | None = None
+    stats: FeatureStats,
+    examples: _Examples,
+    feature: int,
+    explorer: Explorer,
+    order: torch.Tensor | None = None,
 ) -> list[Example]:
+    """The kept examples of one feature, each with its window of tokens and activations cut from the rows."""
     valid = torch.isfinite(examples.score[feature])
-    indices = torch.nonzero(valid).flatten() if order is None else order
+    indices = (torch.nonzero(valid).flatten() if order is None else order).tolist()
+    if not indices:
+        return []
+    window = stats.config.window
+    kept_rows = examples.row[feature, indices]
+    unique_rows, which = torch.unique(kept_rows, return_inverse=True)
+    activations = _feature_on_rows(explorer, stats.rows[unique_rows], feature)  # [U, P]
     result = []
-    for i in indices.tolist():
-        ids = examples.tokens[feature, i]
-        inside = ids >= 0
-        strings = explorer.model.to_str_tokens(ids[inside]) if inside.any() else []
-        position = int(inside[: examples.tokens.shape[2] // 2].sum())
+    for slot, i in enumerate(indices):
+        row, pos = int(examples.row[feature, i]), int(examples.pos[feature, i])
+        lo, hi = max(0, pos - window), min(stats.context_size, pos + window + 1)
+        ids = stats.rows[row, lo:hi]
         result.append(
             Example(
-                list(strings),
-                examples.acts[feature, i][inside].tolist(),
+                list(explorer.model.to_str_tokens(ids)),
+                activations[which[slot], lo:hi].tolist(),
                 float(examples.value[feature, i]),
-                position,
-                int(examples.row[feature, i]),
-                int(examples.pos[feature, i]),
-            )  # fmt: skip
+                pos - lo,
+                row,
+                pos,
+            )
         )
     return result
 
@@ -325,7 +348,7 @@ def top_examples(stats: FeatureStats, explorer: Explorer, feature: int) -> list[
     values = torch.where(torch.isfinite(stats.top.score[feature]), stats.top.value[feature], -torch.inf)
     order = values.argsort(descending=True)
     order = order[torch.isfinite(values[order])]
-    return _examples_of(stats.top, feature, explorer, order)
+    return _examples_of(stats, stats.top, feature, explorer, order)
 
 
 def quantile_examples(
@@ -336,7 +359,7 @@ def quantile_examples(
     The reservoir is a uniform sample of the feature's non-zero activations, so splitting it at its
     own quantiles gives each band the same share of the distribution.
     """
-    sampled = _examples_of(stats.sample, feature, explorer)
+    sampled = _examples_of(stats, stats.sample, feature, explorer)
     if not sampled:
         return []
     sampled.sort(key=lambda e: e.max_activation)

@@ -30,7 +30,7 @@ from explorer.paths import cache_dir
 
 STATS_FILE = "stats.safetensors"
 META_FILE = "meta.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: rows stored, example windows cut when viewed
 
 
 def sae_weights_hash(explorer: Explorer) -> str:

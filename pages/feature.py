@@ -10,6 +10,7 @@ from explorer.activations import analyze_prompt
 from explorer.data import sae_context_size
 from explorer.errors import ExplorerError
 from explorer.feature_stats import (
+    default_stats_tokens,
     features_firing_on_token,
     features_promoting_token,
     histogram,
@@ -25,18 +26,24 @@ from explorer.ui import current_explorer, share_value, show_error, url_value
 st.title("Feature dashboard")
 explorer = current_explorer()
 d_sae = explorer.sae.d_sae
+default_tokens = default_stats_tokens(explorer.device)
 
 with st.expander("Statistics sample", expanded=False), st.form("stats"):
     c1, c2 = st.columns(2)
     dataset = c1.text_input("Dataset", value=st.session_state.get("stats_dataset", "demo"),
                                 help="The same sources as the Sparsity page; `file:PATH` for a text file.")  # fmt: skip
     n_tokens = c2.number_input(
-        "Tokens", 1_024, 50_000_000, st.session_state.get("stats_tokens", 65_536), step=8_192
+        "Tokens",
+        1_024,
+        50_000_000,
+        st.session_state.get("stats_tokens", default_tokens),
+        step=8_192,
+        help="1 M by default on a GPU, so rare features get good examples; 64 k on the CPU.",
     )
     if st.form_submit_button("Use this sample"):
         st.session_state["stats_dataset"], st.session_state["stats_tokens"] = dataset, int(n_tokens)
 dataset = st.session_state.get("stats_dataset", "demo")
-n_tokens = int(st.session_state.get("stats_tokens", 65_536))
+n_tokens = int(st.session_state.get("stats_tokens", default_tokens))
 context = sae_context_size(explorer)
 
 stats = load_cached(stats_key(explorer, dataset, n_tokens, context))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from explorer.feature_stats import (
     top_examples,
 )
 from explorer.loading import Explorer, load_explorer
-from explorer.stats_cache import entry_dir, get_feature_stats, load_cached, stats_key
+from explorer.stats_cache import entry_dir, get_feature_stats, load_cached, sample_rows, stats_key
 
 CONFIG = StatsConfig(top_k=5, reservoir=400, window=3, n_quantile_bands=4, per_band=2)
 
@@ -107,10 +109,42 @@ def test_batch_size_does_not_change_the_result(stats, demo: Explorer, rows: torc
 
 
 def test_memory_does_not_grow_with_tokens(demo: Explorer, rows: torch.Tensor) -> None:
+    """Per-feature state is the same size for any number of tokens (only the input rows themselves are kept)."""
     small = compute_feature_stats(demo, rows[:2], CONFIG)
     large = compute_feature_stats(demo, rows, CONFIG)
     for name, tensor in small.to_tensors().items():
-        assert tensor.shape == large.to_tensors()[name].shape, name
+        if name != "rows":
+            assert tensor.shape == large.to_tensors()[name].shape, name
+    assert torch.equal(large.rows, rows)
+
+
+FINGERPRINTS = json.loads((Path(__file__).parent / "data" / "feature_stats_fingerprints.json").read_text())
+
+
+def fingerprint(tensor: torch.Tensor) -> str:
+    """A short hash of a tensor (floats at 1e-4 resolution), as in tests/data/feature_stats_fingerprints.json."""
+    tensor = tensor.detach().cpu()
+    if tensor.is_floating_point():
+        tensor = (tensor.double() * 1e4).round().long()
+    return hashlib.sha256(tensor.contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", ["mlp0-standard", "resid1-topk"])
+def test_results_equal_the_pass_before_it_moved_to_the_device(name: str) -> None:
+    """Same top examples, reservoir, counts and histograms (seed 7, 8,192 tokens) as the host-side pass computed
+    before the rewrite: its fingerprints were recorded in tests/data/feature_stats_fingerprints.json."""
+    explorer = load_explorer(f"demo:{name}", device="cpu")
+    stats = compute_feature_stats(
+        explorer, sample_rows(explorer, "demo", 8192, 64), StatsConfig(seed=7), batch_size=16
+    )
+    found = {}
+    for prefix, examples in (("top", stats.top), ("sample", stats.sample)):
+        order = torch.sort(examples.score, dim=1, descending=True, stable=True).indices
+        for field in ("value", "row", "pos"):
+            found[f"{prefix}.{field}"] = fingerprint(getattr(examples, field).gather(1, order))
+    for field in ("fire_counts", "hist_counts", "hist_max", "max_acts"):
+        found[field] = fingerprint(getattr(stats, field))
+    assert found == FINGERPRINTS[name]
 
 
 def test_weight_based_views(demo: Explorer, rows: torch.Tensor, brute: torch.Tensor) -> None:
@@ -192,3 +226,16 @@ def test_an_interrupted_pass_or_write_leaves_nothing_readable(
     assert not list(entry_dir(key).parent.glob(".*"))  # the temporary folder was removed
     _, cached = get_feature_stats(demo, "demo", 2_048, 64, CONFIG)
     assert not cached and load_cached(key) is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_pass_equals_the_cpu_pass(rows: torch.Tensor) -> None:
+    """On the same rows, the pass on the GPU (state kept on the device) gives the CPU pass's results."""
+    cpu = load_explorer("demo", device="cpu", dtype="float32")
+    gpu = load_explorer("demo", device="cuda", dtype="float32")
+    on_cpu = compute_feature_stats(cpu, rows, CONFIG, batch_size=5)
+    on_gpu = compute_feature_stats(gpu, rows, CONFIG, batch_size=5)
+    assert torch.equal(on_gpu.fire_counts, on_cpu.fire_counts)
+    assert torch.allclose(on_gpu.max_acts, on_cpu.max_acts, atol=1e-4)
+    assert torch.allclose(on_gpu.hist_counts.sum(1), on_cpu.hist_counts.sum(1))
+    assert torch.allclose(on_gpu.top.value.sort(1).values, on_cpu.top.value.sort(1).values, atol=1e-4)
