@@ -43,7 +43,7 @@ from safetensors import SafetensorError, safe_open
 from explorer.errors import ExplorerError, out_of_memory_as_error
 from explorer.hooks import resolve_hook_name
 from explorer.hub import describe_error, hub_errors
-from explorer.sources import SaeSource, parse_sae_source, pretrained_directory
+from explorer.sources import SaeSource, latest_run_checkpoint, parse_sae_source, pretrained_directory
 
 log = logging.getLogger(__name__)
 LOAD_COUNTS: Counter[str] = Counter()  # "model" / "sae" loads in this process (benchmarks, tests)
@@ -549,9 +549,18 @@ def load_sae(source: str | SaeSource, device: str = "cpu", dtype: str = "float32
     else:
         sae_path = parsed.local_dir()
         assert sae_path is not None
+        checkpoint_note = None
         if parsed.kind == "run" and not sae_path.is_dir():
-            raise ExplorerError(f"Run '{parsed.name}' has no finished SAE ({sae_path} not found).")
+            checkpoint = latest_run_checkpoint(sae_path.parent)
+            if checkpoint is None:
+                raise ExplorerError(
+                    f"Run '{parsed.name}' has no finished SAE ({sae_path} not found) and no checkpoint yet."
+                )
+            sae_path = checkpoint
+            checkpoint_note = f"run '{parsed.name}' has no final SAE: its latest checkpoint ({checkpoint.name} tokens) is loaded"
         sae, cfg, conversions, warnings = _load_folder(sae_path, device, dtype)
+        if checkpoint_note:
+            conversions.insert(0, checkpoint_note)
         log_sparsity = None
         if (sae_path / SPARSITY_FILENAME).is_file():
             log_sparsity, sparsity_warnings = _read_sparsity(

@@ -21,6 +21,7 @@ from explorer.paths import check_path_allowed, runs_dir
 
 SourceKind = Literal["demo", "path", "pretrained", "run"]
 RUN_SAE_SUBDIR = "sae"  # a run's final SAE, in SAE-Lens layout: runs/<ID>/sae/
+RUN_CHECKPOINTS_SUBDIR = "checkpoints"  # SAE-Lens' checkpoints: runs/<ID>/checkpoints/<random id>/<tokens>/
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,16 @@ class SaeSource:
         if self.kind == "run":
             return runs_dir() / self.name / RUN_SAE_SUBDIR
         return None
+
+
+def latest_run_checkpoint(run_dir: Path) -> Path | None:
+    """The newest checkpoint folder of a run holding SAE weights and trainer state, if any."""
+    candidates = [
+        p
+        for p in (run_dir / RUN_CHECKPOINTS_SUBDIR).glob("*/*")
+        if (p / "sae_weights.safetensors").is_file() and (p / "trainer_state.pt").is_file()
+    ]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
 @cache

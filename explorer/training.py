@@ -23,11 +23,12 @@ from typing import Any, Literal
 
 from explorer.errors import ExplorerError
 from explorer.paths import PROJECT_ROOT, runs_dir
+from explorer.sources import RUN_CHECKPOINTS_SUBDIR, RUN_SAE_SUBDIR, latest_run_checkpoint
 
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 SPEC_FILE, STATUS_FILE, LOG_FILE, METRICS_FILE = "spec.json", "status.json", "log.txt", "metrics.jsonl"
-CHECKPOINTS_DIR, SAE_DIR = "checkpoints", "sae"
+CHECKPOINTS_DIR, SAE_DIR = RUN_CHECKPOINTS_SUBDIR, RUN_SAE_SUBDIR
 
 # Each SAE-Lens training architecture and the name of its own sparsity parameter.
 SPARSITY_PARAMETER = {
@@ -412,13 +413,7 @@ def cancel_run(run_dir: Path, timeout_s: float = 30.0) -> RunStatus:
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest checkpoint folder holding SAE weights and trainer state, if any."""
-    root = run_dir / CHECKPOINTS_DIR
-    candidates = [
-        p
-        for p in root.glob("*/*")
-        if (p / "sae_weights.safetensors").is_file() and (p / "trainer_state.pt").is_file()
-    ]
-    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+    return latest_run_checkpoint(run_dir)
 
 
 def resume_run(run_dir: Path) -> None:

@@ -298,3 +298,21 @@ def test_hook_z_layout_in_the_app_shows_its_conversions(layouts: dict[str, SaeFo
     assert "matryoshka_batchtopk" in text and "hook_z" in text
     at.switch_page("pages/prompt.py").run()
     assert not at.exception
+
+
+def test_a_cancelled_run_opens_at_its_latest_checkpoint(
+    layouts: dict[str, SaeFolder], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run:ID` without a final SAE loads the run's newest checkpoint, converted as SAE-Lens' trainer would finish it."""
+    import shutil
+
+    from explorer.sae_loading import load_sae
+
+    monkeypatch.setenv("SAE_EXPLORER_RUNS", str(tmp_path))
+    checkpoint = layouts["batchtopk_checkpoint"].path  # .../checkpoints/<id>/<tokens>, as the runner wrote it
+    shutil.copytree(checkpoint, tmp_path / "run-1" / "checkpoints" / "abc" / checkpoint.name)
+    loaded = load_sae("run:run-1")
+    assert "latest checkpoint" in loaded.conversions[0] and loaded.architecture == "jumprelu"
+    reference = reference_sae(checkpoint, training_checkpoint=True)
+    for tensor_name, tensor in reference.state_dict().items():
+        assert torch.allclose(loaded.sae.state_dict()[tensor_name], tensor, rtol=1e-5, atol=1e-7), tensor_name
