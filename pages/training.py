@@ -17,6 +17,7 @@ from explorer.training import (
     TrainSpec,
     cancel_run,
     create_run,
+    latest_checkpoint,
     list_runs,
     log_tail,
     read_metrics,
@@ -127,11 +128,48 @@ def metric_chart(rows: list[dict]) -> go.Figure:
     return fig
 
 
+def openable_state(runs: list) -> list[str]:
+    """What the "Trained SAEs" list shows: each run that has an SAE to open, and whether it is the final one."""
+    return [
+        f"{info.id}:{info.status.state}:{'final' if info.sae_path else 'checkpoint'}"
+        for info in runs
+        if info.sae_path or latest_checkpoint(runs_dir() / info.id)
+    ]
+
+
+def open_trained_saes() -> None:
+    """One "Open in explorer" button per run with an SAE (final or checkpoint), outside the refreshing fragment.
+
+    A button inside a `run_every` fragment can lose its click to the fragment's own rerun; these are
+    drawn by the page itself, which the fragment reruns once whenever the set of openable runs changes.
+    """
+    runs = list_runs()
+    openable = [info for info in runs if info.sae_path or latest_checkpoint(runs_dir() / info.id)]
+    st.session_state["openable_runs"] = openable_state(runs)
+    if not openable:
+        return
+    st.subheader("Trained SAEs")
+    for info in openable[:5]:
+        c1, c2 = st.columns([4, 1])
+        what = "final SAE" if info.sae_path else "latest checkpoint"
+        c1.markdown(
+            f"`{info.id}` · {info.status.state} · {what}"
+            + (f" · {info.spec.name}" if info.spec and info.spec.name else "")
+        )
+        # The source is set in the click's callback: it runs before the sidebar's widgets are drawn.
+        if c2.button("Open in explorer", key=f"open-{info.id}", type="primary", on_click=select_source,
+                     args=(f"run:{info.id}",)):  # fmt: skip
+            st.switch_page("pages/home.py")
+
+
 @st.fragment(run_every=2)
 def runs_panel() -> None:
     """The runs list, refreshed every two seconds without rerunning the page."""
     schedule()  # start whatever is queued when a slot is free
     runs = list_runs()
+    openable = openable_state(runs)
+    if openable != st.session_state.get("openable_runs", openable):
+        st.rerun()  # the whole page, so its "Open in explorer" buttons show the new run or its final SAE
     st.subheader(f"Runs ({len(runs)})")
     if not runs:
         st.caption("No runs yet.")
@@ -152,7 +190,7 @@ def runs_panel() -> None:
                 st.plotly_chart(metric_chart(rows), width="stretch", key=f"chart-{info.id}-{len(rows)}")
             if info.status.error:
                 st.error(info.status.error)
-            c1, c2, c3, c4 = st.columns(4)
+            c1, c2, c3 = st.columns(3)
             if info.status.state in ("queued", "running") and c1.button("Cancel", key=f"cancel-{info.id}"):
                 cancel_run(runs_dir() / info.id)
                 st.rerun(scope="fragment")
@@ -161,12 +199,10 @@ def runs_panel() -> None:
                     resume_run(runs_dir() / info.id)
                 except ExplorerError as error:
                     show_error(error)
-            if info.sae_path and c3.button("Open in explorer", key=f"open-{info.id}", type="primary"):
-                select_source(f"run:{info.id}")
-                st.switch_page("pages/home.py")
-            with c4.popover("Log"):
+            with c3.popover("Log"):
                 st.code(log_tail(runs_dir() / info.id, 40) or "(empty)", language=None)
 
 
+open_trained_saes()
 runs_panel()
 st.caption(f"Refreshed {time.strftime('%H:%M:%S')}.")
