@@ -435,8 +435,11 @@ def test_app_restart_reattaches_to_a_running_training_run(tmp_path: Path, browse
     try:
         page = browser.new_context().new_page()
         open_page(page, second, "training")
-        expect(page.get_by_text(re.compile(rf"{run_dir.name}.*running"))).to_be_visible(timeout=60_000)
-        expect(page.get_by_text(re.compile(rf"{run_dir.name}.*succeeded"))).to_be_visible(timeout=300_000)
+        # The run's id and state show in the runs list and, once it has a checkpoint, in "Trained SAEs".
+        expect(page.get_by_text(re.compile(rf"{run_dir.name}.*running")).first).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(re.compile(rf"{run_dir.name}.*succeeded")).first).to_be_visible(
+            timeout=300_000
+        )
         page.context.close()
     finally:
         stop_server(second)
