@@ -364,15 +364,18 @@ def quantile_examples(
         return []
     sampled.sort(key=lambda e: e.max_activation)
     bands = stats.config.n_quantile_bands
+    cuts = [band * len(sampled) // bands for band in range(bands + 1)]
     result = []
+    upper = float(stats.max_acts[feature])  # the top band reaches the feature's true max, not the sample's
     for band in reversed(range(bands)):
-        lo, hi = band * len(sampled) // bands, (band + 1) * len(sampled) // bands
-        members = sampled[lo:hi]
+        members = sampled[cuts[band] : cuts[band + 1]]
         if not members:
             continue
-        label = f"{100 * band // bands}–{100 * (band + 1) // bands}th percentile ({members[0].max_activation:.2f}–{members[-1].max_activation:.2f})"
+        lower = members[0].max_activation
+        label = f"{100 * band // bands}–{100 * (band + 1) // bands}th percentile ({lower:.2f}–{upper:.2f})"
         step = max(1, len(members) // stats.config.per_band)
         result.append((label, members[::step][: stats.config.per_band]))
+        upper = lower  # bands are contiguous: each ends where the one above starts
     return result
 
 

@@ -27,10 +27,91 @@ from transformer_lens.utils import lm_cross_entropy_loss
 from explorer.activations import flat_acts, special_token_mask
 from explorer.devices import available_memory_bytes
 from explorer.errors import ExplorerError, OutOfMemory, out_of_memory_as_error
+from explorer.formats import percent
 from explorer.generation import zero_ablation_hook
 from explorer.loading import Explorer
 
 DENSE_THRESHOLD = 0.1
+RARE_DENSITY = 1e-4  # a feature firing once in 10,000 tokens should fire on a sample before it is called dead
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    """How a metric is labelled, formatted and explained everywhere, and which direction is better."""
+
+    label: str
+    format: str  # str.format spec for the value
+    help: str
+    better: str | None  # "higher", "lower", or None when neither is better
+
+
+METRICS: dict[str, MetricDefinition] = {
+    "n_tokens": MetricDefinition("Tokens", "{:,}", "Tokens in the sample (BOS excluded).", None),
+    "l0": MetricDefinition(
+        "Mean L0", "{:.1f}", "Features > 0 per token, averaged over tokens (BOS excluded).", None
+    ),
+    "dead_features": MetricDefinition("Dead features", "{:,}", "Never fired on this sample.", "lower"),
+    "dense_features": MetricDefinition(
+        "Dense features", "{:,}", f"Fired on more than {DENSE_THRESHOLD:.0%} of tokens.", "lower"
+    ),
+    "mean_density": MetricDefinition(
+        "Mean density",
+        "{:.3g}",
+        "Mean over features of the share of tokens where each fires (= L0 / d_sae).",
+        None,
+    ),
+    "mse": MetricDefinition("MSE", "{:.4g}", "Mean over tokens of ||x − x̂||² (summed over d_in).", "lower"),
+    "explained_variance": MetricDefinition(
+        "Explained variance",
+        "{:.3f}",
+        "1 − E||x − x̂||² / (E||x||² − ||E[x]||²), pooled over tokens.",
+        "higher",
+    ),
+    "cosine_similarity": MetricDefinition(
+        "Cosine similarity", "{:.3f}", "Mean over tokens of cos(x, x̂).", "higher"
+    ),
+    "ce_loss_orig": MetricDefinition(
+        "CE loss (original)", "{:.3f}", "The model's next-token loss (nats).", None
+    ),
+    "ce_loss_recon": MetricDefinition(
+        "CE loss (with SAE)", "{:.3f}", "Next-token loss with the SAE's reconstruction spliced in.", "lower"
+    ),
+    "ce_loss_zero": MetricDefinition(
+        "CE loss (zero-ablated)", "{:.3f}", "Next-token loss with the hook's activations set to zero.", None
+    ),
+    "ce_loss_recovered": MetricDefinition(
+        "CE loss recovered",
+        "{:.3f}",
+        "(zero − recon) / (zero − orig); n/a when zero-ablating the hook does not change the loss.",
+        "higher",
+    ),  # fmt: skip
+    "kl_div": MetricDefinition(
+        "KL divergence", "{:.4f}", "Mean KL(original ‖ with SAE) of the next-token distributions.", "lower"
+    ),
+}
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """A metric's value in its one display format ('n/a' when undefined); densities as percentages."""
+    if value is None:
+        return "n/a"
+    if name == "mean_density":
+        return percent(value)
+    return METRICS[name].format.format(value)
+
+
+def small_sample_warning(n_tokens: int) -> str | None:
+    """A warning when the sample is too small to call a feature dead, else None."""
+    missed = (1 - RARE_DENSITY) ** n_tokens
+    if missed <= 0.05:
+        return None
+    return (
+        f"This sample has {n_tokens:,} tokens: a feature that fires once in {1 / RARE_DENSITY:,.0f} tokens would "
+        f"not fire on it with probability {missed:.0%}, so 'dead' here only means 'did not fire on this sample'. "
+        f"Use at least {int(3 / RARE_DENSITY):,} tokens to call features dead."
+    )
+
+
 Progress = Callable[[int, int], None]  # (rows done, rows in all)
 
 

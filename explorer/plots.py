@@ -22,28 +22,44 @@ def visible(token: str) -> str:
 
 
 def tokens_html(
-    tokens: Sequence[str], values: Sequence[float], max_value: float | None = None, label: str = ""
+    tokens: Sequence[str],
+    values: Sequence[float],
+    max_value: float | None = None,
+    label: str = "",
+    one_line: bool = False,
 ) -> str:
-    """Tokens as inline spans whose background shows each value (hover: the value)."""
+    """Tokens as inline spans whose background shows each value (hover: the value).
+
+    With `one_line`, a newline inside a token is shown as '↵' without breaking the line.
+    """
     top = max_value if max_value and max_value > 0 else max([v for v in values if v > 0], default=1.0)
     spans = []
     for position, (token, value) in enumerate(zip(tokens, values, strict=True)):
         alpha = 0.0 if value <= 0 else min(1.0, value / top)
         title = html.escape(f"{position}: {token!r} {label} {value:.3f}".strip(), quote=True)
-        text = html.escape(token).replace("\n", "↵<br>")
+        text = html.escape(token).replace("\n", "↵" if one_line else "↵<br>")
         spans.append(
             f'<span title="{title}" style="background: rgba(255, 99, 71, {alpha:.2f}); '
-            f'border-radius: 3px; padding: 1px 0; white-space: pre-wrap;">{text}</span>'
+            f'border-radius: 3px; padding: 1px 0; white-space: pre{"" if one_line else "-wrap"};">{text}</span>'
         )
-    return '<div style="font-family: ui-monospace, monospace; line-height: 1.9;">' + "".join(spans) + "</div>"
+    wrap = "white-space: nowrap; overflow-x: auto; " if one_line else ""
+    return (
+        f'<div style="{wrap}font-family: ui-monospace, monospace; line-height: 1.9;">'
+        + "".join(spans)
+        + "</div>"
+    )
 
 
 def examples_html(
     rows: Sequence[tuple[Sequence[str], Sequence[float]]], max_value: float | None, label: str = ""
 ) -> str:
-    """Several token rows (tokens, values) in one block, one row per example, on a shared colour scale."""
+    """Token rows (tokens, values) on a shared colour scale: one compact line each, led by its max value."""
     body = "".join(
-        f'<div style="border-bottom: 1px solid #eee; padding: 4px 0;">{tokens_html(tokens, values, max_value, label)}</div>'
+        '<div style="display: flex; gap: 0.6em; align-items: baseline; border-bottom: 1px solid #eee;">'
+        f'<span style="min-width: 3.5em; text-align: right; font-weight: 600; font-variant-numeric: tabular-nums;">'
+        f"{max(values, default=0.0):.2f}</span>"
+        f'<div style="min-width: 0; flex: 1;">{tokens_html(tokens, values, max_value, label, one_line=True)}</div>'
+        "</div>"
         for tokens, values in rows
     )
     return f"<div>{body}</div>"
@@ -59,12 +75,14 @@ def activation_heatmap(tokens: Sequence[str], acts: torch.Tensor, features: Sequ
             y=[f"f{f}" for f in features],
             colorscale="Reds",
             zmin=0,
+            colorbar={"title": {"text": "activation"}},
             hovertemplate="token %{x}<br>feature %{y}<br>activation %{z:.3f}<extra></extra>",
         )
     )
     fig.update_layout(
-        height=max(250, 22 * len(features) + 120), margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"tickangle": -60, "tickfont": FONT}, yaxis={"autorange": "reversed"},
+        height=max(250, 22 * len(features) + 140), margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"tickangle": -60, "tickfont": FONT, "title": "token (position: text)"},
+        yaxis={"autorange": "reversed", "title": "feature"},
     )  # fmt: skip
     return fig
 
@@ -85,31 +103,49 @@ def loss_difference_chart(
     """Per-token change in next-token loss with the SAE spliced in (recon - orig), by predicted token."""
     predicted = [token_label(i + 1, t) for i, t in enumerate(tokens[1:])]
     diff = [r - o for o, r in zip(loss_orig, loss_recon, strict=True)]
-    fig = go.Figure(
-        go.Bar(
-            x=predicted, y=diff, marker_color=["#d62728" if d > 0 else "#2ca02c" for d in diff],
-            hovertemplate="predicting %{x}<br>loss change %{y:.3f}<extra></extra>",
-        )
-    )  # fmt: skip
+    fig = go.Figure()
+    for name, colour, keep in (
+        ("worse with the SAE", "#d62728", True),
+        ("better with the SAE", "#2ca02c", False),
+    ):
+        picked = [(x, d) for x, d in zip(predicted, diff, strict=True) if (d > 0) == keep]
+        fig.add_trace(
+            go.Bar(
+                x=[x for x, _ in picked], y=[d for _, d in picked], name=name, marker_color=colour,
+                hovertemplate="predicting %{x}<br>loss change %{y:.3f}<extra></extra>",
+            )
+        )  # fmt: skip
     fig.update_layout(
-        height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"tickangle": -60, "tickfont": FONT},
-        yaxis={"title": "loss with SAE − loss without (nats)"},
+        height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, barmode="relative",
+        xaxis={"tickangle": -60, "tickfont": FONT, "title": "predicted token (position: text)",
+               "categoryorder": "array", "categoryarray": predicted},
+        yaxis={"title": "loss with SAE − loss without (nats)"}, legend={"orientation": "h", "y": 1.12},
     )  # fmt: skip
     return fig
 
 
+SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")  # distinct hues for overlaid series
+
+
 def l0_histogram(l0_per_token: torch.Tensor | dict[str, torch.Tensor]) -> go.Figure:
-    """Histogram of the number of active features per token (several SAEs overlaid when given a dict)."""
+    """Histogram of the number of active features per token (several SAEs overlaid when given a dict).
+
+    Overlaid series use distinct colours and a log count axis, so one SAE's spike (TopK's single L0
+    value) does not flatten the other's curve.
+    """
     series = l0_per_token if isinstance(l0_per_token, dict) else {"": l0_per_token}
     fig = go.Figure()
-    for name, values in series.items():
+    for (name, values), colour in zip(series.items(), SERIES_COLOURS, strict=False):
         fig.add_trace(
-            go.Histogram(x=values.tolist(), name=name, opacity=0.6 if len(series) > 1 else 1.0, nbinsx=60)
-        )
+            go.Histogram(x=values.tolist(), name=name, opacity=0.6 if len(series) > 1 else 1.0, nbinsx=60,
+                         marker_color=colour)
+        )  # fmt: skip
+    overlaid = len(series) > 1
     fig.update_layout(
         barmode="overlay", height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "L0 (active features per token)"}, yaxis={"title": "tokens"},
-        showlegend=len(series) > 1, legend={"orientation": "h", "y": 1.12},
+        xaxis={"title": "L0 (active features per token)"},
+        yaxis={"title": "tokens (log scale)" if overlaid else "tokens", "type": "log" if overlaid else "linear"},
+        showlegend=overlaid, legend={"orientation": "h", "y": 1.12},
     )  # fmt: skip
     return fig
 
@@ -117,10 +153,11 @@ def l0_histogram(l0_per_token: torch.Tensor | dict[str, torch.Tensor]) -> go.Fig
 def density_histogram(log10_densities: dict[str, torch.Tensor]) -> go.Figure:
     """Overlaid histograms of log10 feature density, one per named series (dead features left out)."""
     fig = go.Figure()
-    for name, values in log10_densities.items():
+    for (name, values), colour in zip(log10_densities.items(), SERIES_COLOURS, strict=False):
         fig.add_trace(
-            go.Histogram(x=values[torch.isfinite(values)].tolist(), name=name, opacity=0.6, nbinsx=60)
-        )
+            go.Histogram(x=values[torch.isfinite(values)].tolist(), name=name, opacity=0.6, nbinsx=60,
+                         marker_color=colour)
+        )  # fmt: skip
     fig.update_layout(
         barmode="overlay", height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis={"title": "log10 feature density (dead features not shown)"}, yaxis={"title": "features"},
@@ -135,5 +172,5 @@ def log_density_histogram(measured: torch.Tensor | None, from_file: torch.Tensor
     if measured is not None:
         series["measured on the sample"] = torch.log10(measured)
     if from_file is not None:
-        series["sparsity.safetensors"] = from_file
+        series["from the SAE's training (sparsity.safetensors)"] = from_file
     return density_histogram(series)

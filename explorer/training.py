@@ -43,6 +43,18 @@ SPARSITY_PARAMETER = {
 }
 
 
+def default_sparsity(architecture: str) -> float:
+    """The starting value of an architecture's sparsity parameter: k as in `TrainSpec`, else SAE-Lens' own default."""
+    from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY
+
+    parameter = SPARSITY_PARAMETER.get(architecture, "l1_coefficient")
+    if parameter == "k":
+        return TrainSpec.sparsity
+    config_class = SAE_TRAINING_CLASS_REGISTRY[architecture][1]
+    field = next(f for f in fields(config_class) if f.name == parameter)
+    return float(field.default)
+
+
 def training_architectures() -> list[str]:
     """The training architectures SAE-Lens registers."""
     from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY
@@ -123,6 +135,12 @@ def validate_spec(spec: TrainSpec, available_memory: int | None = None) -> list[
     check(spec.lr_warm_up_steps >= 0, "lr_warm_up_steps", "must be >= 0.")
     check(spec.lr_decay_steps >= 0, "lr_decay_steps", "must be >= 0.")
     check(spec.n_checkpoints >= 0, "n_checkpoints", "must be >= 0.")
+    if spec.training_tokens > 0 and spec.train_batch_size_tokens > 0:
+        steps = spec.training_tokens // spec.train_batch_size_tokens
+        scheduled = spec.lr_warm_up_steps + spec.lr_decay_steps
+        check(scheduled <= steps, "lr_decay_steps",
+              f"warm-up ({spec.lr_warm_up_steps}) + decay ({spec.lr_decay_steps}) = {scheduled} steps, but the run "
+              f"has only {steps} (training_tokens / train_batch_size_tokens).")  # fmt: skip
     check(spec.sparsity > 0, spec.sparsity_parameter, f"must be positive, got {spec.sparsity}.")
     if spec.sparsity_parameter == "k":
         check(float(spec.sparsity).is_integer() and spec.sparsity <= spec.d_sae, "k",

@@ -132,13 +132,40 @@ def prompt_analysis(explorer: Explorer, text: str, prepend_bos: bool) -> PromptA
 
 
 def generation_settings_inputs() -> GenerationSettings:
-    """Temperature, max new tokens, seed and stop-at-EOS widgets in one row, as the generating pages share them."""
+    """Temperature, max new tokens, seed and stop-at-EOS widgets in one row, kept in the URL (shared links)."""
     c1, c2, c3, c4 = st.columns(4)
-    temperature = c1.number_input("Temperature", 0.0, 2.0, 0.8, 0.1)
-    max_new_tokens = c2.number_input("Max new tokens", 1, 256, 40)
-    seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
-    stop_at_eos = c4.toggle("Stop at EOS", value=True)
+    temperature = c1.number_input(
+        "Temperature", 0.0, 2.0, min(max(url_value("temperature", 0.8), 0.0), 2.0), 0.1
+    )
+    max_new_tokens = c2.number_input("Max new tokens", 1, 256, min(max(url_value("max_new", 40), 1), 256))
+    seed = c3.number_input("Seed", 0, 2**31 - 1, max(url_value("seed", 0), 0))
+    stop_at_eos = c4.toggle("Stop at EOS", value=url_value("stop_eos", True, cast=lambda raw: raw == "True"))
+    for name, value in (("temperature", temperature), ("max_new", int(max_new_tokens)), ("seed", int(seed)),
+                        ("stop_eos", bool(stop_at_eos))):  # fmt: skip
+        share_value(name, value)
     return GenerationSettings(int(max_new_tokens), float(temperature), int(seed), stop_at_eos)
+
+
+def result_shown_in_link(flag: str, shown: bool) -> None:
+    """Record in the URL whether the page shows a computed result, so a shared link recomputes it on load."""
+    if shown and st.query_params.get(flag) != "1":
+        st.query_params[flag] = "1"
+    elif not shown and flag in st.query_params:
+        del st.query_params[flag]
+
+
+def recompute_for_link(flag: str, have_result: bool) -> bool:
+    """True when a page opened from a shared link that showed a result has none yet: compute it on load.
+
+    Only on the session's first visit to the page; after that, changed inputs wait for the button.
+
+    The computations are deterministic for their inputs (seeded sampling, seeded dataset samples), so the
+    colleague who opens the link sees the same numbers and text.
+    """
+    checked = f"_link_checked_{flag}"  # only the session's first visit: later input changes wait for a press
+    first_visit = checked not in st.session_state
+    st.session_state[checked] = True
+    return first_visit and not have_result and st.query_params.get(flag) == "1"
 
 
 def continuations_side_by_side(
@@ -170,6 +197,78 @@ def share_value(name: str, value: Any) -> None:
     st.session_state[name] = value
     if st.query_params.get(name) != str(value):
         st.query_params[name] = str(value)
+
+
+FEATURE_WIDGET_KEYS = (
+    "feature_id",
+    "compare_feature",
+)  # widgets that show the current feature and must follow a jump to another
+
+
+def feature_link_params(feature: int, **extra: str) -> dict[str, str]:
+    """Query parameters that open `feature` with this session's prompt and SAE (for links and page switches)."""
+    params = {"feature": str(int(feature))}
+    if st.session_state.get("prompt"):
+        params["prompt"] = st.session_state["prompt"]
+    if st.query_params.get("sae"):
+        params["sae"] = st.query_params["sae"]
+    return {**params, **extra}
+
+
+def open_feature(feature: int, page: str = "feature", **extra: str) -> None:
+    """Switch this tab to `page` (a file in pages/) showing `feature`, keeping the session's prompt and SAE."""
+    st.session_state["feature"] = int(feature)
+    st.session_state["colour_by_for"] = colour_by_key()
+    for key in FEATURE_WIDGET_KEYS:
+        st.session_state.pop(key, None)
+    for name, value in extra.items():
+        st.session_state[name] = value
+    st.switch_page(f"pages/{page}.py", query_params=feature_link_params(feature, **extra))
+
+
+def feature_table(
+    frame: Any, key: str, column: str = "feature", sae_source: str | None = None, **kwargs: Any
+) -> None:
+    """A table of features; clicking a row opens that feature's dashboard in this tab.
+
+    With `sae_source`, the features belong to that SAE (e.g. the second SAE of a comparison), and the
+    click also makes it the sidebar's SAE. The click is handled in the table's callback, which runs
+    before the sidebar is drawn, then the page switches.
+    """
+
+    def clicked() -> None:
+        rows = st.session_state[key]["selection"]["rows"]
+        if rows:
+            if sae_source:
+                select_source(sae_source)
+            st.session_state["feature_to_open"] = int(frame.iloc[rows[0]][column])
+
+    st.dataframe(frame, key=key, on_select=clicked, selection_mode="single-row", hide_index=True, **kwargs)
+    st.caption(
+        "Click a row to open that feature's dashboard" + (f" (in `{sae_source}`)." if sae_source else ".")
+    )
+    if "feature_to_open" in st.session_state:
+        feature = st.session_state.pop("feature_to_open")
+        st.session_state.pop(key, None)  # the click is used once: the table starts unselected next time
+        open_feature(feature)
+
+
+def colour_by_key() -> str:
+    """What the prompt page's colour-by feature was chosen for: the session's prompt and SAE."""
+    return json.dumps([st.session_state.get("prompt", ""), st.query_params.get("sae", "")])
+
+
+def colour_by_feature(default: int, d_sae: int) -> int:
+    """The prompt page's colour-by feature: the one chosen for this prompt and SAE, else `default`.
+
+    A feature chosen (or linked) for one prompt is not kept for another prompt or SAE, where it would
+    usually show nothing; then the strongest feature of the current prompt is used.
+    """
+    chosen_for = st.session_state.get("colour_by_for")
+    if chosen_for is not None and chosen_for != colour_by_key():
+        return default
+    requested = url_value("feature", default, int)
+    return requested if 0 <= requested < d_sae else default
 
 
 def prompt_inputs(explorer: Explorer, key_prefix: str = "") -> tuple[str, bool]:

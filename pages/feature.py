@@ -1,4 +1,4 @@
-"""Feature dashboard: density, activation histogram, logits, max-activating and quantile examples, neighbours."""
+"""Feature dashboard: logits and neighbours at once; then density, max-activating and quantile examples, histogram."""
 
 from __future__ import annotations
 
@@ -19,14 +19,53 @@ from explorer.feature_stats import (
     top_examples,
 )
 from explorer.features import check_feature_ids, direct_logit_effects, neuronpedia_url
+from explorer.formats import percent
 from explorer.plots import examples_html, tokens_html
 from explorer.stats_cache import get_feature_stats, load_cached, sample_rows, stats_key
-from explorer.ui import current_explorer, share_value, show_error, url_value
+from explorer.steering import FeatureSteer, format_steers
+from explorer.ui import current_explorer, feature_table, open_feature, share_value, show_error, url_value
 
 st.title("Feature dashboard")
 explorer = current_explorer()
 d_sae = explorer.sae.d_sae
 default_tokens = default_stats_tokens(explorer.device)
+
+requested = url_value("feature", "0", str)
+try:
+    initial = check_feature_ids(explorer, [int(requested)])[0]
+except (ValueError, ExplorerError):
+    st.warning(f"`?feature={requested}` is not a feature of this SAE (0..{d_sae - 1}); showing feature 0.")
+    initial = 0
+pick, *actions = st.columns([2, 2, 2, 2, 2], vertical_alignment="bottom")
+feature = int(pick.number_input("Feature", 0, d_sae - 1, initial, key="feature_id"))
+share_value("feature", feature)
+if actions[0].button("Colour the prompt by it", icon=":material/text_fields:", width="stretch"):
+    open_feature(feature, "prompt")
+if actions[1].button("Steer with it", icon=":material/tune:", width="stretch"):
+    open_feature(feature, "steering", steer=format_steers([FeatureSteer(feature, 8.0)]))
+if actions[2].button("Compare with another SAE", icon=":material/compare_arrows:", width="stretch"):
+    open_feature(feature, "compare")
+url = neuronpedia_url(explorer, feature)
+if url:
+    actions[3].link_button("Neuronpedia", url, icon=":material/open_in_new:", width="stretch")
+else:
+    actions[3].caption("No Neuronpedia id for this SAE.")
+
+# Weight-based views need no statistics: shown at once.
+left, right = st.columns(2)
+effect = direct_logit_effects(explorer, [feature], n=10)[0]
+left.markdown("**Logits** (W_dec[f] @ W_U, final LayerNorm not applied)")
+left.dataframe(
+    pd.DataFrame({"promotes": [repr(t) for t in effect.top_tokens], "logit": effect.top_values,
+                  "suppresses": [repr(t) for t in effect.bottom_tokens], "logit ": effect.bottom_values}),
+    hide_index=True, width="stretch",
+)  # fmt: skip
+with right:
+    st.markdown("**Nearest features** (decoder cosine similarity)")
+    feature_table(
+        pd.DataFrame([{"feature": f, "cosine": c} for f, c in nearest_by_decoder(explorer, feature)]),
+        key="nearest_features", width="stretch",
+    )  # fmt: skip
 
 with st.expander("Statistics sample", expanded=False), st.form("stats"):
     c1, c2 = st.columns(2)
@@ -47,65 +86,35 @@ n_tokens = int(st.session_state.get("stats_tokens", default_tokens))
 context = sae_context_size(explorer)
 
 stats = load_cached(stats_key(explorer, dataset, n_tokens, context))
-if stats is None:
-    notice = st.empty()  # the notice and button go away once the statistics are there
-    with notice.container():
-        st.info(
-            f"Statistics for {n_tokens:,} tokens of `{dataset}` are not computed yet (one pass, then cached on disk)."
-        )
-        if not st.button("Compute statistics", type="primary"):
-            st.stop()
-    bar = st.progress(0.0, text="Starting…")
+if stats is None:  # computed once, automatically, then cached on disk for every feature of this SAE
+    bar = st.progress(0.0, text=f"Computing statistics over {n_tokens:,} sampled tokens of `{dataset}`…")
     try:
         stats, _ = get_feature_stats(
             explorer, dataset, n_tokens, context,
-            progress=lambda done, total, rate: bar.progress(done / total, text=f"{done:,}/{total:,} tokens · {rate:,.0f} tokens/s"),
+            progress=lambda done, total, rate: bar.progress(
+                done / total, text=f"Statistics for all features: {done:,}/{total:,} tokens · {rate:,.0f} tokens/s"
+            ),
         )  # fmt: skip
     except ExplorerError as error:
         show_error(error)
         st.stop()
     bar.empty()
-    notice.empty()
 st.caption(
-    f"Statistics over {stats.n_tokens:,} tokens of `{dataset}` (context {stats.context_size}; BOS excluded)."
+    f"Statistics over {stats.n_tokens:,} tokens of `{dataset}` ({n_tokens:,} sampled, BOS tokens excluded; "
+    f"context {stats.context_size})."
 )
-
-requested = url_value("feature", "0", str)
-try:
-    initial = check_feature_ids(explorer, [int(requested)])[0]
-except (ValueError, ExplorerError):
-    st.warning(f"`?feature={requested}` is not a feature of this SAE (0..{d_sae - 1}); showing feature 0.")
-    initial = 0
-feature = int(st.number_input("Feature", 0, d_sae - 1, initial, key="feature_id"))
-share_value("feature", feature)
 
 density, max_act, mean_act = (
     float(stats.density[feature]),
     float(stats.max_acts[feature]),
     float(stats.mean_nonzero[feature]),
 )
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Density", f"{density:.3%}", help="Fraction of sampled tokens where the feature is > 0.")
+m1, m2, m3 = st.columns(3)
+m1.metric("Density", percent(density), help="Share of sampled tokens where the feature is > 0.")
 m2.metric("Max activation", f"{max_act:.3f}")
 m3.metric("Mean when active", f"{mean_act:.3f}")
-url = neuronpedia_url(explorer, feature)
-m4.markdown(f"[Neuronpedia]({url})" if url else "No Neuronpedia id")
 if density == 0:
     st.warning("This feature never fired on the sample (dead here).")
-
-left, right = st.columns([3, 2])
-centres, counts = histogram(stats, feature)
-fig = go.Figure(go.Bar(x=centres, y=counts))
-fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Non-zero activations",
-                  xaxis={"title": "activation"}, yaxis={"title": "tokens"})  # fmt: skip
-left.plotly_chart(fig, width="stretch")
-effect = direct_logit_effects(explorer, [feature], n=10)[0]
-right.dataframe(
-    pd.DataFrame({"promotes": [repr(t) for t in effect.top_tokens], "logit": effect.top_values,
-                  "suppresses": [repr(t) for t in effect.bottom_tokens], "logit ": effect.bottom_values}),
-    hide_index=True, width="stretch",
-)  # fmt: skip
-right.caption("W_dec[f] @ W_U (final LayerNorm not applied).")
 
 st.subheader("Max-activating examples")
 examples = top_examples(stats, explorer, feature)
@@ -113,16 +122,17 @@ if not examples:
     st.caption("No examples: the feature never fired on the sample.")
 st.html(examples_html([(e.tokens, e.activations) for e in examples], max_act, f"f{feature}"))
 
-st.subheader("Examples by activation quantile")
-for label, band in quantile_examples(stats, explorer, feature):
-    st.markdown(f"**{label}**")
-    st.html(examples_html([(e.tokens, e.activations) for e in band], max_act, f"f{feature}"))
-
-st.subheader("Nearest features (decoder cosine similarity)")
-st.dataframe(
-    pd.DataFrame([{"feature": f, "cosine": c, "open": f"?feature={f}"} for f, c in nearest_by_decoder(explorer, feature)]),
-    hide_index=True, width="stretch", column_config={"open": st.column_config.LinkColumn(display_text="open")},
-)  # fmt: skip
+left, right = st.columns([2, 3])
+centres, counts = histogram(stats, feature)
+fig = go.Figure(go.Bar(x=centres, y=counts))
+fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Non-zero activations",
+                  xaxis={"title": "activation"}, yaxis={"title": "tokens"})  # fmt: skip
+left.plotly_chart(fig, width="stretch")
+with right:
+    st.markdown("**Examples by activation quantile**")
+    for label, band in quantile_examples(stats, explorer, feature):
+        st.markdown(label)
+        st.html(examples_html([(e.tokens, e.activations) for e in band], max_act, f"f{feature}"))
 
 st.subheader("Run it on my text")
 own_text = st.text_area(
@@ -147,15 +157,17 @@ if token_text:
         )
     token_id = ids[0]
     left, right = st.columns(2)
-    left.markdown("**Features that most promote it** (W_dec @ W_U)")
-    left.dataframe(
-        pd.DataFrame(features_promoting_token(explorer, token_id), columns=["feature", "logit"]),
-        hide_index=True,
-    )
+    with left:
+        st.markdown("**Features that most promote it** (W_dec @ W_U)")
+        feature_table(
+            pd.DataFrame(features_promoting_token(explorer, token_id), columns=["feature", "logit"]),
+            key="promoting_features",
+        )
     fired, occurrences = features_firing_on_token(
         explorer, sample_rows(explorer, dataset, min(n_tokens, 16_384), context), token_id
     )
-    right.markdown(
-        f"**Features that fire most on it** (mean activation over {occurrences} occurrences in the sample)"
-    )
-    right.dataframe(pd.DataFrame(fired, columns=["feature", "mean activation"]), hide_index=True)
+    with right:
+        st.markdown(
+            f"**Features that fire most on it** (mean activation over {occurrences} occurrences in the sample)"
+        )
+        feature_table(pd.DataFrame(fired, columns=["feature", "mean activation"]), key="firing_features")

@@ -14,7 +14,11 @@ from explorer.ui import (
     current_explorer,
     generation_settings_inputs,
     prompt_inputs,
+    recompute_for_link,
+    result_shown_in_link,
+    share_value,
     show_error,
+    url_value,
 )
 
 st.title("Generation and loss")
@@ -23,13 +27,17 @@ text, prepend_bos = prompt_inputs(explorer)
 
 with st.expander("Splicing", expanded=False):
     use_error_term = st.toggle(
-        "Splice with the error term", value=False,
+        "Splice with the error term", value=url_value("error_term", False, cast=lambda raw: raw == "True"),
         help="Adds back the SAE's reconstruction error, so the spliced model equals the original and "
         "ablating a feature isolates that feature's effect.",
     )  # fmt: skip
     ablate_text = st.text_input(
-        "Ablate features (set to zero in the spliced run)", placeholder="e.g. 12, 345"
+        "Ablate features (set to zero in the spliced run)",
+        value=url_value("ablate", ""),
+        placeholder="e.g. 12, 345",
     )
+share_value("error_term", bool(use_error_term))
+share_value("ablate", ablate_text)
 
 try:
     ablate = parse_feature_ids(ablate_text)
@@ -39,14 +47,19 @@ except ExplorerError as error:
 
 st.subheader("Generate")
 settings = generation_settings_inputs()
-if st.button("Generate", type="primary"):
+inputs = (text, settings, use_error_term, tuple(ablate))
+pair = st.session_state.get("generation")
+current = pair is not None and st.session_state.get("generation_inputs") == inputs
+if st.button("Generate", type="primary") or recompute_for_link("generated", current):
     try:
         with st.spinner("Generating…"):
-            st.session_state["generation"] = generate_pair(explorer, text, settings, use_error_term, ablate)
+            pair = generate_pair(explorer, text, settings, use_error_term, ablate)
+        st.session_state["generation"], st.session_state["generation_inputs"] = pair, inputs
+        current = True
     except ExplorerError as error:
         show_error(error)
-pair = st.session_state.get("generation")
-if pair is not None and pair.prompt == text:
+result_shown_in_link("generated", current)
+if current and pair is not None:
     continuations_side_by_side(
         pair.prompt, ("**Model alone**", pair.base),
         ("**With the SAE spliced in**" + (" (error term on)" if pair.use_error_term else ""), pair.with_sae),

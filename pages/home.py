@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.ui import current_explorer
+from explorer.ui import current_explorer, prompt_inputs
 
 st.title("SAE Feature Explorer")
 st.markdown(
@@ -38,33 +38,36 @@ if info["conversions"]:
 for warning in info["warnings"]:
     st.warning(warning)
 
-st.subheader("Pages")
-st.markdown(
-    """
-- **Prompt activations**: type text and see a feature's activation on each token, a token × feature
-  heatmap, and every feature active at a chosen token.
-- **Top features**: the k strongest features at the last token, a chosen token, or over the whole
-  prompt (max, mean or firing count), with their density, the tokens they promote and Neuronpedia links.
-- **Feature dashboard**: one feature in depth, as Neuronpedia shows it: density, activation histogram,
-  max-activating and quantile examples, the tokens it promotes, nearest features, your own text, and a
-  search for the features that promote or fire on a token. Statistics come from one pass over a
-  dataset sample, cached on disk. Link to a feature with `?feature=123`.
-- **Feature-subset logits**: splice in a reconstruction from only some features (top-k, random, or typed
-  ids) and compare the next-token distribution with the model and the full SAE; each feature's direct
-  logit effect.
-- **Generation and loss**: generate with and without the SAE from the same seed; the prompt's loss
-  original / with the SAE / zero-ablated, CE loss recovered, a per-token loss chart, and an answer check.
-- **Steering**: generate with chosen features pushed (strength × W_dec[f] added at the hook), clamped to a
-  value or ablated (through the SAE with its error term), beside the default text from the same seed.
-- **Compare two SAEs**: a second SAE on the same model: metrics on one sample side by side, overlaid L0 and
-  density histograms, and a feature's nearest features in the other SAE by decoder cosine and by activation
-  correlation.
-- **Train an SAE**: launch SAE-Lens training runs from a form (any training architecture, its own sparsity
-  parameter, width, schedule, buffer sizes), watch loss, L0, explained variance and dead features live,
-  cancel (a checkpoint is saved), resume, and open the trained SAE here.
-- **Sparsity and reconstruction**: on a dataset sample, L0 and feature-density histograms, dead and dense
-  features, MSE, explained variance, cosine similarity, CE loss recovered and KL divergence.
+st.subheader("Start from a prompt")
+st.caption("Type text here; every page uses it (it stays for the session and goes into shared links).")
+prompt_inputs(explorer, key_prefix="home_")
 
-Every page keeps its settings (SAE, prompt, feature, k, ...) in the URL: copy the address to share the view.
-"""
+st.subheader("Pages")
+PAGE_GUIDE = (  # (file in pages/, title, what it does)
+    ("prompt", "Prompt activations", "a feature's activation on each token of your text, a token × feature heatmap, "
+     "and every feature active at a chosen token."),
+    ("top_features", "Top features", "the k strongest features at the last token, a chosen token, or over the whole "
+     "prompt (max, mean or firing count), with their density, the tokens they promote and Neuronpedia links."),
+    ("feature", "Feature dashboard", "one feature in depth, as Neuronpedia shows it: logits, nearest features, "
+     "density, max-activating and quantile examples, histogram, your own text, a search by token; and actions "
+     "to colour the prompt by it, steer with it or compare it. Statistics come from one cached pass over a sample."),
+    ("logit_view", "Feature-subset logits", "splice in a reconstruction from only some features (top-k, random, or "
+     "typed ids) and compare the next-token distribution with the model and the full SAE."),
+    ("generation", "Generation and loss", "generate with and without the SAE from the same seed; the prompt's loss "
+     "original / with the SAE / zero-ablated, CE loss recovered and a per-token loss chart."),
+    ("steering", "Steering", "generate with chosen features pushed (strength × W_dec[f]), clamped or ablated, "
+     "beside the default text from the same seed."),
+    ("sparsity", "Sparsity and reconstruction", "on a dataset sample: L0 and density histograms, dead and dense "
+     "features, MSE, explained variance, cosine similarity, CE loss recovered and KL divergence."),
+    ("compare", "Compare two SAEs", "a second SAE on the same model: the same metrics side by side, overlaid "
+     "histograms, and a feature's nearest features in the other SAE."),
+    ("training", "Train an SAE", "launch SAE-Lens training runs from a form, watch them live, cancel, resume, and "
+     "open the trained SAE (or its latest checkpoint) here."),
+)  # fmt: skip
+for file, title, what in PAGE_GUIDE:
+    link, text = st.columns([1, 3])
+    link.page_link(f"pages/{file}.py", label=title)
+    text.markdown(what)
+st.caption(
+    "Every page keeps its settings (SAE, prompt, feature, k, ...) in the URL: copy the address to share the view."
 )

@@ -7,7 +7,14 @@ import streamlit as st
 
 from explorer.activations import aggregate_activations, top_features
 from explorer.plots import activation_heatmap, token_label, tokens_html
-from explorer.ui import current_explorer, prompt_section, share_value, url_value
+from explorer.ui import (
+    colour_by_feature,
+    colour_by_key,
+    current_explorer,
+    feature_table,
+    prompt_section,
+    share_value,
+)
 
 st.title("Prompt activations")
 st.caption(
@@ -19,13 +26,13 @@ tokens = analysis.tokens.strings
 
 over_prompt = top_features(aggregate_activations(analysis, "max"), 20)
 default_feature = over_prompt[0].feature if over_prompt else 0
-requested = url_value("feature", default_feature, int)
 feature = st.number_input(
     "Feature to colour the tokens by", min_value=0, max_value=explorer.sae.d_sae - 1,
-    value=requested if 0 <= requested < explorer.sae.d_sae else default_feature,
+    value=colour_by_feature(default_feature, explorer.sae.d_sae),
     help="Defaults to the feature with the highest activation anywhere in the prompt.",
 )  # fmt: skip
 share_value("feature", int(feature))
+st.session_state["colour_by_for"] = colour_by_key()
 values = analysis.acts[:, int(feature)].tolist()
 st.markdown(f"**Feature {int(feature)}** · max activation {max(values):.3f} (hover a token for its value)")
 st.html(tokens_html(tokens, values, label=f"f{int(feature)}"))
@@ -47,7 +54,9 @@ position = st.select_slider(
 )
 active = analysis.active_at(position)
 st.caption(f"{len(active)} features are active (> 0) at token {token_label(position, tokens[position])}.")
-st.dataframe(
+feature_table(
     pd.DataFrame([{"feature": f.feature, "activation": f.activation} for f in active]),
-    hide_index=True, width="stretch", height=min(400, 40 + 35 * max(1, len(active))),
-)  # fmt: skip
+    key="active_features",
+    width="stretch",
+    height=min(400, 40 + 35 * max(1, len(active))),
+)

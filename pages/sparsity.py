@@ -8,9 +8,16 @@ from explorer.data import sae_context_size, sample_prompts
 from explorer.errors import ExplorerError
 from explorer.features import density_from_file
 from explorer.hub import hub_reachable
-from explorer.metrics import DENSE_THRESHOLD, compute_metrics
+from explorer.metrics import METRICS, compute_metrics, format_metric, small_sample_warning
 from explorer.plots import l0_histogram, log_density_histogram
-from explorer.ui import current_explorer, show_error
+from explorer.ui import (
+    current_explorer,
+    recompute_for_link,
+    result_shown_in_link,
+    share_value,
+    show_error,
+    url_value,
+)
 
 st.title("Sparsity and reconstruction")
 explorer = current_explorer()
@@ -27,21 +34,27 @@ def default_dataset(dataset_path: str | None) -> str:
 
 with st.form("sample"):
     dataset = st.text_input(
-        "Dataset", value=default_dataset(metadata.dataset_path),
+        "Dataset", value=url_value("dataset", default_dataset(metadata.dataset_path)),
         help="demo (the bundle's held-out split), a .txt (one document per line), .jsonl, .parquet or .csv file, "
         "a directory saved with Dataset.save_to_disk, or a Hugging Face dataset name (needs the hub).",
     )  # fmt: skip
     c1, c2, c3 = st.columns(3)
-    n_prompts = c1.number_input("Prompts", 1, 10_000, 64)
+    n_prompts = c1.number_input("Prompts", 1, 10_000, min(max(url_value("prompts", 64), 1), 10_000))
     context = c2.number_input(
-        "Context size", 2, explorer.model.cfg.n_ctx, sae_context_size(explorer),
+        "Context size", 2, explorer.model.cfg.n_ctx,
+        min(max(url_value("context", sae_context_size(explorer)), 2), explorer.model.cfg.n_ctx),
         help="Default from the SAE's metadata (context_size).",
     )  # fmt: skip
-    with_loss = c3.toggle("CE loss and KL", value=True, help="Off: the model runs only up to the hook.")
+    with_loss = c3.toggle("CE loss and KL", value=url_value("with_loss", True, cast=lambda raw: raw == "True"),
+                          help="Off: the model runs only up to the hook.")  # fmt: skip
     submitted = st.form_submit_button("Compute", type="primary")
 
 state_key = (explorer.key, dataset, int(n_prompts), int(context), with_loss)
-if submitted:
+saved = st.session_state.get("sparsity")
+if submitted or recompute_for_link("computed", saved is not None and saved[0] == state_key):
+    for name, value in (("dataset", dataset), ("prompts", int(n_prompts)), ("context", int(context)),
+                        ("with_loss", bool(with_loss))):  # fmt: skip
+        share_value(name, value)
     bar = st.progress(0.0, text="Tokenizing…")
     try:
         rows = sample_prompts(explorer, dataset, int(n_prompts), int(context))
@@ -55,6 +68,7 @@ if submitted:
     bar.empty()
 
 saved = st.session_state.get("sparsity")
+result_shown_in_link("computed", saved is not None and saved[0][0] == explorer.key)
 if saved is None or saved[0][0] != explorer.key:
     st.info("Choose a sample and press Compute.")
     st.stop()
@@ -63,20 +77,20 @@ st.caption(
     f"{result.n_prompts} prompts, {result.n_tokens:,} tokens from `{shown_dataset}` (special tokens excluded)."
 )
 
+values = result.to_dict()
+
+
+def show_metrics(names: tuple[str, ...]) -> None:
+    """One st.metric per name, labelled, formatted and explained as everywhere else (see explorer.metrics.METRICS)."""
+    for column, name in zip(st.columns(len(names)), names, strict=True):
+        column.metric(METRICS[name].label, format_metric(name, values[name]), help=METRICS[name].help)
+
+
 st.subheader("Sparsity")
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Mean L0", f"{result.l0:.1f}", help="Features > 0 per token, averaged over tokens (BOS excluded).")
-m2.metric("Dead features", f"{result.dead_features:,}", help="Never fired on this sample.")
-m3.metric(
-    "Dense features",
-    f"{result.dense_features:,}",
-    help=f"Fired on more than {DENSE_THRESHOLD:.0%} of tokens.",
-)
-m4.metric(
-    "Mean density",
-    f"{result.mean_density:.2e}",
-    help="Mean over features of the fraction of tokens where each fires.",
-)
+show_metrics(("l0", "dead_features", "dense_features", "mean_density"))
+warning = small_sample_warning(result.n_tokens)
+if warning:
+    st.warning(warning)
 left, right = st.columns(2)
 left.plotly_chart(l0_histogram(result.l0_per_token), width="stretch")
 right.plotly_chart(log_density_histogram(result.feature_density, explorer.sae.log_sparsity), width="stretch")
@@ -84,28 +98,11 @@ if density_from_file(explorer) is None:
     right.caption("No sparsity.safetensors for this SAE: only the measured density is shown.")
 
 st.subheader("Reconstruction")
-r1, r2, r3 = st.columns(3)
-r1.metric("MSE", f"{result.mse:.4g}", help="Mean over tokens of ||x − x̂||² (summed over d_in).")
-r2.metric(
-    "Explained variance",
-    f"{result.explained_variance:.3f}",
-    help="1 − E||x − x̂||² / (E||x||² − ||E[x]||²), pooled over tokens.",
-)
-r3.metric("Cosine similarity", f"{result.cosine_similarity:.3f}", help="Mean over tokens of cos(x, x̂).")
+show_metrics(("mse", "explained_variance", "cosine_similarity"))
 st.caption(
     "Explained variance uses SAE-Lens 6's pooled definition 1 − E||x − x̂||² / (E||x||² − ||E[x]||²); "
     "earlier SAE-Lens versions averaged a per-token ratio, which gives different numbers."
 )
 if result.ce_loss_orig is not None:
     st.subheader("Downstream loss")
-    d1, d2, d3, d4, d5 = st.columns(5)
-    d1.metric("CE loss (original)", f"{result.ce_loss_orig:.3f}")
-    d2.metric("CE loss (with SAE)", f"{result.ce_loss_recon:.3f}")
-    d3.metric("CE loss (zero-ablated)", f"{result.ce_loss_zero:.3f}")
-    recovered = result.ce_loss_recovered
-    d4.metric(
-        "CE loss recovered",
-        "n/a" if recovered is None else f"{recovered:.3f}",
-        help="(zero − recon) / (zero − orig); n/a when zero-ablating the hook does not change the loss.",
-    )
-    d5.metric("KL divergence", f"{result.kl_div:.4f}", help="Mean over tokens of KL(p_orig ‖ p_with_SAE).")
+    show_metrics(("ce_loss_orig", "ce_loss_recon", "ce_loss_zero", "ce_loss_recovered", "kl_div"))

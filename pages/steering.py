@@ -14,6 +14,8 @@ from explorer.ui import (
     generation_settings_inputs,
     prompt_analysis,
     prompt_inputs,
+    recompute_for_link,
+    result_shown_in_link,
     share_value,
     show_error,
     url_value,
@@ -58,15 +60,19 @@ chosen = [
 share_value("steer", format_steers(chosen))
 
 settings = generation_settings_inputs()
-if st.button("Generate", type="primary"):
+inputs = (text, settings, format_steers(chosen))
+result = st.session_state.get("steering_result")
+current = result is not None and st.session_state.get("steering_inputs") == inputs
+if st.button("Generate", type="primary") or recompute_for_link("generated", current):
     try:
         with st.spinner("Generating…"):
-            st.session_state["steering_result"] = steer_generate(explorer, text, chosen, settings)
+            result = steer_generate(explorer, text, chosen, settings)
+        st.session_state["steering_result"], st.session_state["steering_inputs"] = result, inputs
+        current = True
     except ExplorerError as error:
         show_error(error)
-
-result = st.session_state.get("steering_result")
-if result is not None and result.prompt == text:
+result_shown_in_link("generated", current)
+if current and result is not None:
     continuations_side_by_side(
         result.prompt, ("**Default**", result.default), ("**Steered**: " + "; ".join(result.labels), result.steered),
         result.settings.seed, "the steering",

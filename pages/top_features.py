@@ -7,8 +7,9 @@ import streamlit as st
 
 from explorer.activations import aggregate_activations, top_features
 from explorer.features import density_from_file, direct_logit_effects, neuronpedia_url
+from explorer.formats import DENSITY_COLUMN_FORMAT
 from explorer.plots import token_label
-from explorer.ui import current_explorer, prompt_section, share_value, url_value
+from explorer.ui import current_explorer, feature_table, prompt_section, share_value, url_value
 
 MODES = {
     "Last token": "last",
@@ -28,11 +29,13 @@ mode_names = list(MODES.values())
 mode = url_value("mode", "last")
 mode_label = left.radio(
     "Rank features by their activation at", list(MODES), horizontal=True,
-    index=mode_names.index(mode) if mode in mode_names else 0,
+    index=mode_names.index(mode) if mode in mode_names else 0, key="rank_mode",
 )  # fmt: skip
 mode = MODES[mode_label]
 share_value("mode", mode)
-k = right.slider("k", 1, 100, min(max(url_value("k", 10), 1), 100))
+k = right.slider(
+    "k", 1, 100, min(max(url_value("k", 10), 1), 100), key="top_k"
+)  # a key: same widget as k changes
 share_value("k", k)
 position = None
 if mode == "token":
@@ -59,24 +62,23 @@ for f in top:
         {
             "feature": f.feature,
             column: f.activation,
-            "density": None if density is None else float(density[f.feature]),
+            "density": None if density is None else 100 * float(density[f.feature]),
             "promotes": " ".join(repr(t) for t in effects[f.feature].top_tokens),
-            "dashboard": f"feature?feature={f.feature}&sae={explorer.sae.source.text}",
             "neuronpedia": neuronpedia_url(explorer, f.feature),
         }
     )
-st.dataframe(
+feature_table(
     pd.DataFrame(rows),
-    hide_index=True,
+    key="top_features_table",
     width="stretch",
     column_config={
         "density": st.column_config.NumberColumn(
-            format="%.2e", help="Firing frequency from sparsity.safetensors"
+            format=DENSITY_COLUMN_FORMAT,
+            help="Share of tokens where the feature fires, from sparsity.safetensors",
         ),
         "promotes": st.column_config.TextColumn(
             help="Top tokens of W_dec[f] @ W_U (final LayerNorm not applied)"
         ),
-        "dashboard": st.column_config.LinkColumn(display_text="open", help="This feature's dashboard"),
         "neuronpedia": st.column_config.LinkColumn(display_text="open"),
     },
 )

@@ -17,6 +17,7 @@ from explorer.training import (
     TrainSpec,
     cancel_run,
     create_run,
+    default_sparsity,
     latest_checkpoint,
     list_runs,
     log_tail,
@@ -40,54 +41,85 @@ confine_paths()  # typed model and dataset paths stay under the allowed roots (a
 defaults = TrainSpec()
 loaded = st.session_state.get("explorer")
 
+
+def kept(key: str) -> dict[str, object]:
+    """Widget arguments that keep a form field's value for the whole session, across pages."""
+    return {"key": f"train_{key}", "persist_state": "session"}
+
+
+st.subheader("What to train")
+architecture = st.selectbox(  # outside the form: the sparsity field below follows it at once
+    "Architecture", training_architectures(), index=training_architectures().index(defaults.architecture),
+    **kept("architecture"),
+)  # fmt: skip
+parameter = SPARSITY_PARAMETER.get(architecture, "l1_coefficient")
 with st.form("train"):
-    st.subheader("What to train")
     c1, c2, c3 = st.columns(3)
     model = c1.text_input(
         "Model",
         value=defaults.model,
         help=f"'{DEMO_MODEL_NAME}', a TransformerLens model name, or a local model directory.",
+        **kept("model"),
     )
     if loaded is not None and model == loaded.model_name:
         hooks = [h for h in loaded.model.hook_dict if not h.endswith(("hook_sae_input", "hook_sae_acts_pre"))]
         hook_name = c2.selectbox(
-            "Hook point", hooks, index=hooks.index(defaults.hook_name) if defaults.hook_name in hooks else 0
-        )
+            "Hook point", hooks, index=hooks.index(defaults.hook_name) if defaults.hook_name in hooks else 0,
+            **kept("hook_select"),
+        )  # fmt: skip
     else:
-        hook_name = c2.text_input("Hook point", value=defaults.hook_name)
-    dataset = c3.text_input("Dataset", value=defaults.dataset,
+        hook_name = c2.text_input("Hook point", value=defaults.hook_name, **kept("hook_text"))
+    dataset = c3.text_input("Dataset", value=defaults.dataset, **kept("dataset"),
                             help="demo-train (fresh demo stories), demo (held-out split), a local .txt/.jsonl/.parquet/.csv "
                             "file or saved dataset directory, or a hub dataset when the hub is reachable.")  # fmt: skip
-    c1, c2, c3 = st.columns(3)
-    architecture = c1.selectbox(
-        "Architecture", training_architectures(), index=training_architectures().index(defaults.architecture)
+    c1, c2 = st.columns(2)
+    help_text = (
+        f"{architecture}'s sparsity parameter in SAE-Lens ("
+        + "; ".join(f"{a}: {p}" for a, p in SPARSITY_PARAMETER.items())
+        + ")"
     )
-    sparsity = c2.number_input("Sparsity parameter (l1_coefficient, k or l0_coefficient, by architecture)", value=float(defaults.sparsity),
-                               help="; ".join(f"{a}: {p}" for a, p in SPARSITY_PARAMETER.items()))  # fmt: skip
-    d_sae = c3.number_input("Width d_sae", 1, 2**22, defaults.d_sae)
+    if parameter == "k":
+        sparsity: float = c1.number_input(
+            "k (active features per token)", 1, 2**22, int(default_sparsity(architecture)), step=1,
+            help=help_text, **kept(f"sparsity_{architecture}"),
+        )  # fmt: skip
+    else:
+        sparsity = c1.number_input(
+            parameter, 0.0, 1e6, default_sparsity(architecture), format="%.4g", help=help_text,
+            **kept(f"sparsity_{architecture}"),
+        )  # fmt: skip
+    d_sae = c2.number_input("Width d_sae", 1, 2**22, defaults.d_sae, **kept("d_sae"))
     st.subheader("Schedule")
     c1, c2, c3, c4 = st.columns(4)
-    training_tokens = c1.number_input("Training tokens", 1, 10**12, defaults.training_tokens, step=100_000)
-    lr = c2.number_input("Learning rate", 0.0, 1.0, defaults.lr, format="%.5f")
-    warm_up = c3.number_input("LR warm-up steps", 0, 10**7, defaults.lr_warm_up_steps)
-    decay = c4.number_input("LR decay steps", 0, 10**7, defaults.lr_decay_steps)
+    training_tokens = c1.number_input(
+        "Training tokens", 1, 10**12, defaults.training_tokens, step=100_000, **kept("tokens")
+    )
+    lr = c2.number_input("Learning rate", 0.0, 1.0, defaults.lr, format="%.5f", **kept("lr"))
+    warm_up = c3.number_input("LR warm-up steps", 0, 10**7, defaults.lr_warm_up_steps, **kept("warm_up"),
+                              help="Steps are batches: training tokens / batch size.")  # fmt: skip
+    decay = c4.number_input("LR decay steps", 0, 10**7, defaults.lr_decay_steps, **kept("decay"),
+                            help="Warm-up + decay must fit in the run's steps.")  # fmt: skip
     c1, c2, c3, c4 = st.columns(4)
-    batch_tokens = c1.number_input("Batch size (tokens)", 1, 10**7, defaults.train_batch_size_tokens)
-    context_size = c2.number_input("Context size", 1, 10**6, defaults.context_size)
-    buffer = c3.number_input("n_batches_in_buffer", 1, 10**5, defaults.n_batches_in_buffer)
-    store_batch = c4.number_input("Store batch (prompts)", 1, 10**5, defaults.store_batch_size_prompts)
+    batch_tokens = c1.number_input(
+        "Batch size (tokens)", 1, 10**7, defaults.train_batch_size_tokens, **kept("batch_tokens")
+    )
+    context_size = c2.number_input("Context size", 1, 10**6, defaults.context_size, **kept("context"))
+    buffer = c3.number_input("n_batches_in_buffer", 1, 10**5, defaults.n_batches_in_buffer, **kept("buffer"))
+    store_batch = c4.number_input(
+        "Store batch (prompts)", 1, 10**5, defaults.store_batch_size_prompts, **kept("store_batch")
+    )
     c1, c2, c3, c4, c5 = st.columns(5)
-    dtype = c1.selectbox("Dtype", ["float32", "bfloat16", "float16"])
-    device = c2.selectbox("Device", ["cpu", "cuda", "mps"])
-    n_checkpoints = c3.number_input("Checkpoints", 0, 1000, defaults.n_checkpoints)
-    seed = c4.number_input("Seed", 0, 2**31 - 1, defaults.seed)
-    log_to_wandb = c5.toggle("Weights & Biases", value=False)
-    name = st.text_input("Run name (optional)")
+    dtype = c1.selectbox("Dtype", ["float32", "bfloat16", "float16"], **kept("dtype"))
+    device = c2.selectbox("Device", ["cpu", "cuda", "mps"], **kept("device"))
+    n_checkpoints = c3.number_input("Checkpoints", 0, 1000, defaults.n_checkpoints, **kept("checkpoints"))
+    seed = c4.number_input("Seed", 0, 2**31 - 1, defaults.seed, **kept("seed"))
+    log_to_wandb = c5.toggle("Weights & Biases", value=False, **kept("wandb"))
+    name = st.text_input("Run name (optional)", **kept("name"))
     submitted = st.form_submit_button("Launch", type="primary")
 
 if submitted:
     spec = TrainSpec(
-        model=model.strip(), hook_name=hook_name, dataset=dataset.strip(), architecture=architecture, sparsity=sparsity,
+        model=model.strip(), hook_name=hook_name, dataset=dataset.strip(), architecture=architecture, sparsity=float(sparsity),
         d_sae=int(d_sae), lr=lr, lr_warm_up_steps=int(warm_up), lr_decay_steps=int(decay),
         training_tokens=int(training_tokens), train_batch_size_tokens=int(batch_tokens), context_size=int(context_size),
         n_batches_in_buffer=int(buffer), store_batch_size_prompts=int(store_batch), dtype=dtype, device=device,
@@ -115,16 +147,19 @@ if submitted:
 
 
 def metric_chart(rows: list[dict]) -> go.Figure:
-    """MSE, L0, explained variance and dead features against training tokens."""
+    """MSE, L0, explained variance and dead features against training tokens (axes from 0, whole numbers)."""
     panels = [("losses/mse_loss", "MSE"), ("metrics/l0", "L0"), ("metrics/explained_variance", "explained variance"),
               ("sparsity/dead_features", "dead features")]  # fmt: skip
     fig = make_subplots(rows=1, cols=4, subplot_titles=[title for _, title in panels])
     tokens = [r["tokens"] for r in rows]
     for column, (key, title) in enumerate(panels, start=1):
         fig.add_trace(
-            go.Scatter(x=tokens, y=[r.get(key) for r in rows], mode="lines", name=title), row=1, col=column
-        )
-    fig.update_layout(height=230, showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+            go.Scatter(x=tokens, y=[r.get(key) for r in rows], mode="lines+markers", name=title),
+            row=1, col=column,
+        )  # fmt: skip
+        fig.update_yaxes(title_text=title, rangemode="tozero", row=1, col=column)
+    fig.update_xaxes(title_text="training tokens", range=[0, max(tokens) * 1.05 or 1], tickformat="~s")
+    fig.update_layout(height=260, showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
 
 
@@ -200,9 +235,9 @@ def runs_panel() -> None:
                 except ExplorerError as error:
                     show_error(error)
             with c3.popover("Log"):
-                st.code(log_tail(runs_dir() / info.id, 40) or "(empty)", language=None)
+                st.code(log_tail(runs_dir() / info.id, 40) or "(empty)", language=None, wrap_lines=True)
+    st.caption(f"Refreshed {time.strftime('%H:%M:%S')} (every 2 s).")
 
 
 open_trained_saes()
 runs_panel()
-st.caption(f"Refreshed {time.strftime('%H:%M:%S')}.")

@@ -234,13 +234,13 @@ def test_top_features_k_slider_ranking_and_shared_link(page: Page, server: Serve
     open_page(page, server, "top_features", prompt="Tom saw a big red dog.", k="10")
     thumb_value = page.get_by_test_id("stSliderThumbValue")
     assert thumb_value.inner_text() == "10"
-    box = thumb_value.locator("..").bounding_box()  # drag the k slider's thumb to the left, as a person does
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x - 12, y, steps=6)
-    page.mouse.up()
-    page.wait_for_function("() => new URLSearchParams(location.search).get('k') !== '10'")
+    thumb = page.get_by_role(
+        "slider"
+    ).first  # move the k slider's thumb left with the keyboard, as a person can
+    thumb.focus()
+    for _ in range(3):
+        thumb.press("ArrowLeft")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('k') !== '10'", timeout=60_000)
     settle(page)
     k = query(page)["k"]
     assert 1 <= int(k) < 10 and thumb_value.inner_text() == k
@@ -286,7 +286,54 @@ def test_feature_dashboard_from_a_link_and_picking_another(page: Page, server: S
     assert_no_exception(page)
 
 
-def test_generation_and_steering(page: Page, server: Server) -> None:
+def click_first_row(page: Page, table_index: int = 0) -> None:
+    """Click the first data row of a (selectable) Streamlit table, on its row-selection marker at the left."""
+    table = page.locator("[data-testid='stDataFrame']").nth(table_index)
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # below the 35 px header, in the first row
+
+
+def test_one_click_from_a_feature_table_to_its_dashboard_then_steering_keeps_the_prompt(
+    page: Page, server: Server
+) -> None:
+    from explorer.activations import aggregate_activations, analyze_prompt, top_features
+    from explorer.loading import load_explorer
+
+    prompt, other_prompt = "The dragon had a shiny green ball.", "Mom gave Ben a cup of milk."
+    explorer = load_explorer("demo:mlp0-standard", device="cpu", dtype="float32")
+    strongest = top_features(aggregate_activations(analyze_prompt(explorer, other_prompt), "max"), 1)[
+        0
+    ].feature
+    open_page(page, server, "top_features", prompt=prompt, sae="demo:mlp0-standard")
+    click_first_row(page)
+    page.wait_for_function("() => location.pathname.endsWith('/feature')", timeout=60_000)
+    compute_statistics(page)
+    feature = query(page)["feature"]
+    assert query(page)["prompt"] == prompt  # same tab, same session: the prompt is kept
+    assert page.get_by_label("Feature", exact=True).first.input_value() == feature
+    assert_no_exception(page)
+    page.get_by_role("button", name="Steer with it").click()
+    page.wait_for_function("() => location.pathname.endsWith('/steering')", timeout=60_000)
+    settle(page)
+    assert query(page)["steer"] == f"{feature}:8" and query(page)["prompt"] == prompt
+    assert page.get_by_label("Prompt", exact=True).input_value() == prompt
+    open_page(page, server, "feature", feature=feature, prompt=prompt, sae="demo:mlp0-standard")
+    compute_statistics(page)
+    page.get_by_role("button", name="Colour the prompt by it").click()
+    page.wait_for_function("() => location.pathname.endsWith('/prompt')", timeout=60_000)
+    settle(page)
+    assert f"Feature {feature} ·" in main_text(page)
+    # A new prompt: the colour-by feature becomes that prompt's strongest, never a stale one showing nothing.
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill(other_prompt)
+    box.press("Control+Enter")
+    settle(page)
+    assert f"Feature {strongest} ·" in main_text(page)
+    assert_no_exception(page)
+
+
+def test_generation_and_steering(page: Page, server: Server, browser: Browser) -> None:
     open_page(page, server, "generation", prompt="Once upon a time, there was a cat.")
     page.get_by_role("button", name="Generate").click()
     settle(page)
@@ -306,6 +353,14 @@ def test_generation_and_steering(page: Page, server: Server) -> None:
     assert "Steered: +10 × W_dec[964]" in main_text(page)
     assert page.locator("[data-testid='stCode']").count() == 2
     assert_no_exception(page)
+    texts = page.locator("[data-testid='stCode']").all_inner_texts()
+    colleague = browser.new_context().new_page()  # the link reproduces the texts for a colleague
+    colleague.goto(page.url)
+    settle(colleague)
+    expect(colleague.locator("[data-testid='stCode']").first).to_be_visible(timeout=120_000)
+    settle(colleague)
+    assert colleague.locator("[data-testid='stCode']").all_inner_texts() == texts
+    colleague.context.close()
 
 
 def test_bad_source_in_the_sidebar_then_recovering(page: Page, server: Server) -> None:
@@ -333,11 +388,17 @@ def test_bad_source_in_the_sidebar_then_recovering(page: Page, server: Server) -
     assert_no_exception(page)
 
 
-def test_training_from_the_form_then_open_in_the_explorer(page: Page, server: Server) -> None:
+def test_training_from_the_form_then_open_in_the_explorer(
+    page: Page, server: Server, browser: Browser
+) -> None:
     open_page(page, server, "training")
     tokens = page.get_by_label("Training tokens", exact=True)
     tokens.fill("120000")
     tokens.press("Tab")
+    for label, value in (("LR warm-up steps", "5"), ("LR decay steps", "10")):  # 29 steps in all
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Tab")
     page.get_by_role("button", name="Launch").click()
     settle(page)
     expect(page.get_by_text(re.compile(r"Run \S+ started"))).to_be_visible()
@@ -354,9 +415,23 @@ def test_training_from_the_form_then_open_in_the_explorer(page: Page, server: Se
     assert "topk" in sidebar.inner_text() and "128 → 1024" in sidebar.inner_text()
     expect(page.get_by_role("heading", name="SAE Feature Explorer")).to_be_visible(timeout=30_000)
     assert query(page)["sae"].startswith("run:")
-    open_page(page, server, "prompt", sae=query(page)["sae"])
+    run_source = query(page)["sae"]
+    open_page(page, server, "prompt", sae=run_source)
     assert "max activation" in main_text(page)
     assert_no_exception(page)
+    for attempt in range(9):  # ten opens in all, each from a fresh session that has a demo SAE loaded
+        fresh = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        open_page(fresh, server, "training", sae="demo:mlp0-standard")
+        assert "blocks.0.hook_mlp_out" in fresh.locator("[data-testid='stSidebar']").inner_text()
+        fresh.get_by_role("button", name="Open in explorer").first.click()
+        fresh.wait_for_function("() => !location.pathname.includes('training')", timeout=120_000)
+        expect(fresh.get_by_role("heading", name="SAE Feature Explorer")).to_be_visible(timeout=120_000)
+        settle(fresh)
+        assert query(fresh)["sae"] == run_source, attempt
+        fresh_sidebar = fresh.locator("[data-testid='stSidebar']")
+        assert fresh_sidebar.get_by_label("SAE source", exact=True).input_value() == run_source, attempt
+        assert "128 → 1024" in fresh_sidebar.inner_text(), attempt
+        fresh.context.close()
 
 
 # ----------------------------------------------------------------------------- load

@@ -165,7 +165,7 @@ def test_stats_then_feature_reuses_the_cache(tmp_path: Path) -> None:
 def test_train_runs_and_cancel_commands(tmp_path: Path) -> None:
     env = {"SAE_EXPLORER_RUNS": str(tmp_path)}
     spec = json.loads((ROOT / "examples" / "train-demo.json").read_text())
-    spec.update(training_tokens=40_960, d_sae=256, sparsity=16)
+    spec.update(training_tokens=40_960, d_sae=256, sparsity=16, lr_warm_up_steps=2, lr_decay_steps=2)
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     result = run_cli("train", str(tmp_path / "spec.json"), env=env)
     assert result.returncode == 0, result.stderr

@@ -111,3 +111,19 @@ def test_out_of_memory_halves_the_batch(
     )
     with pytest.raises(ExplorerError, match="Out of memory even with one prompt"):
         compute_metrics(explorer, rows[:2], with_loss=False, batch_size=1)
+
+
+def test_small_samples_are_flagged_before_features_are_called_dead() -> None:
+    from explorer.metrics import small_sample_warning
+
+    warning = small_sample_warning(4_036)
+    assert warning is not None and f"{(1 - 1e-4) ** 4036:.0%}" in warning  # 67%: a rare feature likely missed
+    assert small_sample_warning(100_000) is None
+
+
+def test_every_metric_has_one_label_format_and_direction() -> None:
+    from explorer.metrics import METRICS, format_metric
+
+    assert METRICS["explained_variance"].better == "higher" and METRICS["mse"].better == "lower"
+    assert format_metric("mean_density", 0.00902) == "0.902%" and format_metric("ce_loss_recovered", None) == "n/a"
+    assert len({m.label for m in METRICS.values()}) == len(METRICS)

@@ -107,27 +107,28 @@ def test_sparsity_page_bad_dataset(tmp_path: Path) -> None:
     assert "does not exist" in at.error[0].value
 
 
-def compute_button(at: AppTest):  # noqa: ANN201
-    return next(b for b in at.button if b.label == "Compute statistics")
-
-
 def test_feature_page_from_the_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """First view: the feature's number, actions, logits and neighbours, and statistics computed at once."""
     monkeypatch.setenv("SAE_EXPLORER_CACHE", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["feature"] = "5"
     at.run()
-    at.switch_page("pages/feature.py").run()
-    assert not at.exception, at.exception
-    assert "not computed yet" in at.info[0].value
-    compute_button(at).click().run()  # one pass, then cached
+    at.switch_page("pages/feature.py").run()  # no button to press: one pass, then cached
     assert not at.exception, at.exception
     assert at.number_input(key="feature_id").value == 5
+    assert [b.label for b in at.button][:3] == [
+        "Colour the prompt by it",
+        "Steer with it",
+        "Compare with another SAE",
+    ]
     labels = [m.label for m in at.metric]
     assert labels[:3] == ["Density", "Max activation", "Mean when active"]
+    assert at.metric[0].value.endswith("%")
     headers = [h.value for h in at.subheader]
-    for part in ("Max-activating examples", "Examples by activation quantile", "Nearest features (decoder cosine similarity)",
-                 "Run it on my text", "Search by token"):  # fmt: skip
+    for part in ("Max-activating examples", "Run it on my text", "Search by token"):
         assert part in headers
+    text = all_text(at)
+    assert "Nearest features" in text and "Examples by activation quantile" in text and "Logits" in text
     assert len(at.get("plotly_chart")) == 1  # the histogram
     at.text_area[0].set_value("Tom had a red ball.").run()
     at.text_input[-1].set_value(" red").run()
@@ -143,13 +144,14 @@ def test_feature_page_reuses_the_cache_and_rejects_bad_ids(
     monkeypatch.setenv("SAE_EXPLORER_CACHE", str(tmp_path))
     first = AppTest.from_file(APP, default_timeout=300).run()
     first.switch_page("pages/feature.py").run()
-    compute_button(first).click().run()
+    entries = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "feature_stats").glob("*/*"))
+    assert entries
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["feature"] = "999999"
     at.run()
     at.switch_page("pages/feature.py").run()
     assert not at.exception
-    assert not at.info or "not computed yet" not in at.info[0].value  # cached: no recomputation offered
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "feature_stats").glob("*/*")) == entries
     assert "not a feature of this SAE" in at.warning[0].value
 
 
@@ -170,6 +172,26 @@ def test_training_form_rejects_bad_values_naming_the_field(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_training_form_follows_the_architecture_and_keeps_its_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _training_page(tmp_path, monkeypatch)
+    k = next(n for n in at.number_input if n.label == "k (active features per token)")
+    assert k.value == 24 and isinstance(k.value, int)
+    next(n for n in at.number_input if n.label == "Width d_sae").set_value(512)
+    next(n for n in at.number_input if n.label == "n_batches_in_buffer").set_value(2)
+    at.button[0].click().run()  # rejected (buffer too small), but the form's values are submitted
+    assert "not launched" in at.error[0].value
+    at.selectbox(key="train_architecture").set_value("standard").run()
+    labels = [n.label for n in at.number_input]
+    assert "l1_coefficient" in labels and "k (active features per token)" not in labels
+    assert next(n for n in at.number_input if n.label == "l1_coefficient").value == 1.0  # SAE-Lens' default
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/training.py").run()  # away and back: the form is as it was left
+    assert at.selectbox(key="train_architecture").value == "standard"
+    assert next(n for n in at.number_input if n.label == "Width d_sae").value == 512
+
+
 def test_training_from_the_form_runs_and_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from explorer.training import list_runs
 
@@ -177,7 +199,9 @@ def test_training_from_the_form_runs_and_opens(tmp_path: Path, monkeypatch: pyte
     assert [s.value for s in at.selectbox if s.label == "Hook point"] == ["blocks.0.hook_mlp_out"]
     next(n for n in at.number_input if n.label == "Training tokens").set_value(40_960)
     next(n for n in at.number_input if n.label == "Width d_sae").set_value(256)
-    next(n for n in at.number_input if n.label.startswith("Sparsity parameter")).set_value(16.0)
+    next(n for n in at.number_input if n.label == "k (active features per token)").set_value(16)
+    next(n for n in at.number_input if n.label == "LR warm-up steps").set_value(2)
+    next(n for n in at.number_input if n.label == "LR decay steps").set_value(2)
     at.button[0].click().run()
     assert not at.exception
     assert "started" in at.success[0].value

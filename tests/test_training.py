@@ -18,6 +18,7 @@ from explorer.training import (
     TrainSpec,
     cancel_run,
     create_run,
+    default_sparsity,
     latest_checkpoint,
     list_runs,
     read_metrics,
@@ -30,7 +31,8 @@ from explorer.training import (
 )
 
 SHORT = TrainSpec(
-    d_sae=256, sparsity=16, training_tokens=40_960, lr_decay_steps=2, n_checkpoints=0, name="short"
+    d_sae=256, sparsity=16, training_tokens=40_960, lr_warm_up_steps=2, lr_decay_steps=2, n_checkpoints=0,
+    name="short",
 )
 
 
@@ -146,6 +148,7 @@ def test_three_launches_queue_two(runs: Path) -> None:
         ({"sparsity": 5000, "d_sae": 256}, "k", "no larger than d_sae"),
         ({"architecture": "standard", "sparsity": -1}, "l1_coefficient", "positive"),
         ({"dtype": "float8"}, "dtype", "unknown dtype"),
+        ({"training_tokens": 40_960, "lr_warm_up_steps": 5, "lr_decay_steps": 6}, "lr_decay_steps", "only 10"),
     ],
 )
 def test_bad_specs_are_rejected_with_the_field_named(
@@ -162,6 +165,20 @@ def test_bad_specs_are_rejected_with_the_field_named(
 def test_memory_estimate_is_checked(runs: Path) -> None:
     errors = validate_spec(TrainSpec(d_sae=2**21), available_memory=2**30)
     assert any(e.field == "d_sae" and "GiB" in e.message for e in errors)
+
+
+def test_schedule_that_fits_the_run_is_accepted() -> None:
+    spec = TrainSpec(training_tokens=40_960, train_batch_size_tokens=4096, lr_warm_up_steps=4, lr_decay_steps=6)
+    assert not [e for e in validate_spec(spec) if e.field.startswith("lr")]
+
+
+def test_default_sparsity_follows_the_architecture() -> None:
+    """The form's sparsity field starts at SAE-Lens' own default for non-k architectures, at TrainSpec's k else."""
+    from sae_lens import JumpReLUTrainingSAEConfig, StandardTrainingSAEConfig
+
+    assert default_sparsity("standard") == StandardTrainingSAEConfig(d_in=8, d_sae=16).l1_coefficient
+    assert default_sparsity("jumprelu") == JumpReLUTrainingSAEConfig(d_in=8, d_sae=16).l0_coefficient
+    assert default_sparsity("topk") == default_sparsity("batchtopk") == TrainSpec().sparsity == 24
 
 
 def test_unknown_spec_fields_are_named() -> None:

@@ -68,3 +68,40 @@ def test_compare_link_names_the_second_sae() -> None:
     at = open_url("pages/compare.py", sae="demo:resid1-topk", other="demo:mlp0-standard")
     assert at.text_input[0].value == "demo:mlp0-standard"
     assert any("blocks.0.hook_mlp_out" in c.value for c in at.caption)
+
+
+def test_generation_link_recomputes_the_same_texts() -> None:
+    """A link to a generated result shows that result on a fresh session: same prompt, settings and seed."""
+    from explorer.generation import GenerationSettings, generate_pair
+
+    at = open_url("pages/generation.py", prompt=PROMPT, seed="5", temperature="0.7", max_new="12", generated="1")
+    codes = [c.value for c in at.code]
+    explorer = load_explorer("demo:mlp0-standard", device="cpu", dtype="float32")
+    pair = generate_pair(explorer, PROMPT, GenerationSettings(12, 0.7, 5, True), False, [])
+    assert codes[:2] == [PROMPT + pair.base, PROMPT + pair.with_sae]
+    assert param(at, "seed") == "5" and param(at, "generated") == "1"
+    next(n for n in at.number_input if n.label == "Seed").set_value(6).run()
+    assert "generated" not in at.query_params  # new inputs: the old result is not shown as theirs
+
+
+def test_steering_link_recomputes_the_same_texts() -> None:
+    from explorer.generation import GenerationSettings
+    from explorer.steering import parse_steers, steer_generate
+
+    at = open_url("pages/steering.py", prompt=PROMPT, steer="12:8", seed="3", max_new="10", generated="1")
+    explorer = load_explorer("demo:mlp0-standard", device="cpu", dtype="float32")
+    result = steer_generate(explorer, PROMPT, parse_steers("12:8"), GenerationSettings(10, 0.8, 3, True))
+    assert [c.value for c in at.code][:2] == [PROMPT + result.default, PROMPT + result.steered]
+
+
+def test_sparsity_link_recomputes_the_same_numbers() -> None:
+    from explorer.data import sample_prompts
+    from explorer.metrics import compute_metrics
+
+    at = open_url("pages/sparsity.py", dataset="demo", prompts="6", with_loss="False", computed="1")
+    explorer = load_explorer("demo:mlp0-standard", device="cpu", dtype="float32")
+    expected = compute_metrics(explorer, sample_prompts(explorer, "demo", 6, 128), with_loss=False)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Mean L0"] == f"{expected.l0:.1f}"
+    assert shown["Explained variance"] == f"{expected.explained_variance:.3f}"
+    assert param(at, "computed") == "1" and param(at, "prompts") == "6"

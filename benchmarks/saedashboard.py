@@ -1,0 +1,109 @@
+"""Benchmark: this project's feature-statistics pass against SAEDashboard, same model, SAE and token rows.
+
+    python benchmarks/saedashboard.py --dashboard-python /path/to/venv/bin/python [--n-tokens 32768]
+
+SAEDashboard pins versions of transformers, transformer-lens and datasets that this project does not
+use, so it lives in its own virtual environment (`python -m venv --system-site-packages VENV &&
+VENV/bin/pip install sae-dashboard torch==2.13.0`); this script runs its half there, in a child
+process, on token rows it saves to a temporary file. Both halves load the demo model and SAE from
+the bundle, run on the CPU in float32, and time only the computation (models loaded and warmed up
+first). SAEDashboard is timed for 64 features and for all of them; this project always computes
+all features at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def time_explorer(sae: str, rows_path: Path, repeats: int) -> dict[str, float]:
+    """Best-of-`repeats` seconds of compute_feature_stats over the saved rows (all features)."""
+    from explorer.feature_stats import compute_feature_stats
+    from explorer.loading import load_explorer
+
+    explorer = load_explorer(sae, device="cpu", dtype="float32")
+    rows = torch.load(rows_path)
+    compute_feature_stats(explorer, rows[:16], batch_size=16)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        compute_feature_stats(explorer, rows, batch_size=16)
+        best = min(best, time.perf_counter() - start)
+    return {"all_features_s": best, "d_sae": explorer.sae.d_sae}
+
+
+def time_dashboard(sae: str, rows_path: Path, n_features: list[int]) -> dict[str, float]:
+    """SAEDashboard's SaeVisRunner over the saved rows, for the first n features (runs in its own venv)."""
+    from sae_dashboard.sae_vis_data import SaeVisConfig
+    from sae_dashboard.sae_vis_runner import SaeVisRunner
+
+    from explorer.loading import load_explorer
+
+    explorer = load_explorer(sae, device="cpu", dtype="float32")
+    rows = torch.load(rows_path)
+    result: dict[str, float] = {}
+    for n in n_features:
+        config = SaeVisConfig(
+            hook_point=explorer.hook_name, features=list(range(n)), minibatch_size_features=64,
+            minibatch_size_tokens=64, device="cpu", dtype="float32", verbose=False,
+        )  # fmt: skip
+        start = time.perf_counter()
+        SaeVisRunner(config).run(encoder=explorer.sae.sae, model=explorer.model, tokens=rows)
+        result[f"{n}_features_s"] = time.perf_counter() - start
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sae", default="demo:mlp0-standard")
+    parser.add_argument("--n-tokens", type=int, default=32_768)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dashboard-python", help="python of a venv with sae-dashboard installed")
+    parser.add_argument("--side", choices=["dashboard"], help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side == "dashboard":
+        d_sae = json.loads((ROOT / "explorer/demo/bundle/manifest.json").read_text())["saes"][
+            args.sae.split(":")[1]
+        ]["d_sae"]
+        print(json.dumps(time_dashboard(args.sae, args.rows, [64, d_sae])))
+        return
+    from explorer.loading import load_explorer
+    from explorer.stats_cache import sample_rows
+
+    explorer = load_explorer(args.sae, device="cpu", dtype="float32")
+    rows = sample_rows(explorer, "demo", args.n_tokens, 128)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_path = Path(tmp) / "rows.pt"
+        torch.save(rows, rows_path)
+        ours = time_explorer(args.sae, rows_path, args.repeats)
+        theirs: dict[str, float] = {}
+        if args.dashboard_python:
+            child = subprocess.run(
+                [args.dashboard_python, __file__, "--side", "dashboard", "--sae", args.sae, "--rows", str(rows_path)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            theirs = json.loads(child.stdout.strip().splitlines()[-1])
+    all_key = f"{ours['d_sae']}_features_s"
+    print(f"{rows.numel():,} tokens ({rows.shape[0]} rows of {rows.shape[1]}), {args.sae}, CPU, float32")
+    print(f"this project, all {ours['d_sae']:,} features: {ours['all_features_s']:.2f} s (best of {args.repeats})")
+    if theirs:
+        print(f"SAEDashboard, 64 features: {theirs['64_features_s']:.2f} s")
+        print(f"SAEDashboard, all {ours['d_sae']:,} features: {theirs[all_key]:.2f} s")
+        print(f"ours / theirs(64): {ours['all_features_s'] / theirs['64_features_s']:.2f}; "
+              f"ours / theirs(all): {ours['all_features_s'] / theirs[all_key]:.4f} (goal <= 0.01)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Every chart names its axes; overlays stay readable."""
+
+from __future__ import annotations
+
+import torch
+
+from explorer.plots import activation_heatmap, l0_histogram, log_density_histogram, loss_difference_chart
+
+
+def titles(fig) -> tuple[str | None, str | None]:  # noqa: ANN001
+    return fig.layout.xaxis.title.text, fig.layout.yaxis.title.text
+
+
+def test_charts_have_axis_titles() -> None:
+    tokens = ["<|endoftext|>", "Tom", " saw", " a", " dog"]
+    heatmap = activation_heatmap(tokens, torch.rand(5, 16), [1, 2, 3])
+    assert all(titles(heatmap)) and heatmap.data[0].colorbar.title.text == "activation"
+    loss = loss_difference_chart(tokens, [1.0, 2.0, 3.0, 1.0], [1.5, 1.0, 3.5, 0.5])
+    assert all(titles(loss))
+    assert [t.name for t in loss.data] == [
+        "worse with the SAE",
+        "better with the SAE",
+    ] and loss.layout.showlegend is not False
+    assert sorted(y for t in loss.data for y in t.y) == [-1.0, -0.5, 0.5, 0.5]
+    assert all(titles(l0_histogram(torch.tensor([3.0, 4.0]))))
+    assert all(titles(log_density_histogram(torch.tensor([0.1, 0.01]), torch.tensor([-1.0, -2.0]))))
+
+
+def test_overlays_use_distinct_colours_and_a_log_axis_when_one_curve_can_dwarf_the_other() -> None:
+    spike, spread = torch.full((4000,), 24.0), torch.randint(1, 60, (4000,)).float()
+    fig = l0_histogram({"A": spike, "B": spread})
+    assert fig.layout.yaxis.type == "log"
+    assert len({t.marker.color for t in fig.data}) == 2
+    density = log_density_histogram(torch.tensor([0.1, 0.01]), torch.tensor([-1.0, -2.0]))
+    assert len({t.marker.color for t in density.data}) == 2
+    assert "sparsity.safetensors" in density.data[1].name and density.data[1].name != density.data[0].name
