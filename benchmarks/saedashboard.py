@@ -65,7 +65,9 @@ def time_dashboard(sae: str, rows_path: Path, n_features: list[int]) -> dict[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sae", default="demo:mlp0-standard")
     parser.add_argument("--n-tokens", type=int, default=32_768)
     parser.add_argument("--repeats", type=int, default=3)
@@ -97,7 +99,9 @@ def main() -> None:
             theirs = json.loads(child.stdout.strip().splitlines()[-1])
     all_key = f"{ours['d_sae']}_features_s"
     print(f"{rows.numel():,} tokens ({rows.shape[0]} rows of {rows.shape[1]}), {args.sae}, CPU, float32")
-    print(f"this project, all {ours['d_sae']:,} features: {ours['all_features_s']:.2f} s (best of {args.repeats})")
+    print(
+        f"this project, all {ours['d_sae']:,} features: {ours['all_features_s']:.2f} s (best of {args.repeats})"
+    )
     if theirs:
         print(f"SAEDashboard, 64 features: {theirs['64_features_s']:.2f} s")
         print(f"SAEDashboard, all {ours['d_sae']:,} features: {theirs[all_key]:.2f} s")

@@ -261,11 +261,14 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def log_tail(run_dir: Path, n_lines: int = 30) -> str:
-    """The last lines of a run's log."""
+    """The last lines of a run's log, each as it finally read: a progress bar redrawn with carriage
+    returns shows only its latest state."""
     try:
-        return "\n".join((run_dir / LOG_FILE).read_text(errors="replace").splitlines()[-n_lines:])
+        text = (run_dir / LOG_FILE).read_text(errors="replace")
     except OSError:
         return ""
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]
+    return "\n".join([line for line in lines if line.strip()][-n_lines:])
 
 
 def process_alive(pid: int | None) -> bool:

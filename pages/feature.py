@@ -69,20 +69,21 @@ with right:
 
 with st.expander("Statistics sample", expanded=False), st.form("stats"):
     c1, c2 = st.columns(2)
-    dataset = c1.text_input("Dataset", value=st.session_state.get("stats_dataset", "demo"),
+    dataset = c1.text_input("Dataset", value=url_value("stats_dataset", "demo"),
                                 help="The same sources as the Sparsity page; `file:PATH` for a text file.")  # fmt: skip
     n_tokens = c2.number_input(
         "Tokens",
         1_024,
         50_000_000,
-        st.session_state.get("stats_tokens", default_tokens),
+        min(max(url_value("stats_tokens", default_tokens), 1_024), 50_000_000),
         step=8_192,
         help="1 M by default on a GPU, so rare features get good examples; 64 k on the CPU.",
     )
     if st.form_submit_button("Use this sample"):
-        st.session_state["stats_dataset"], st.session_state["stats_tokens"] = dataset, int(n_tokens)
-dataset = st.session_state.get("stats_dataset", "demo")
-n_tokens = int(st.session_state.get("stats_tokens", default_tokens))
+        share_value("stats_dataset", dataset)
+        share_value("stats_tokens", int(n_tokens))
+dataset = url_value("stats_dataset", "demo")  # the sample is in the URL, so a link shows the same statistics
+n_tokens = int(min(max(url_value("stats_tokens", default_tokens), 1_024), 50_000_000))
 context = sae_context_size(explorer)
 
 stats = load_cached(stats_key(explorer, dataset, n_tokens, context))

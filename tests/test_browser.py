@@ -344,13 +344,13 @@ def test_generation_and_steering(page: Page, server: Server, browser: Browser) -
         server,
         "steering",
         prompt="Once upon a time, there was a cat.",
-        steer="964:10",
+        steer="1432:10",
         sae="demo:resid1-topk",
     )
     page.get_by_role("button", name="Generate").click()
     settle(page)
     screenshot(page, "steer-generated")
-    assert "Steered: +10 × W_dec[964]" in main_text(page)
+    assert "Steered: +10 × W_dec[1432]" in main_text(page)
     assert page.locator("[data-testid='stCode']").count() == 2
     assert_no_exception(page)
     texts = page.locator("[data-testid='stCode']").all_inner_texts()

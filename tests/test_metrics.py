@@ -125,5 +125,8 @@ def test_every_metric_has_one_label_format_and_direction() -> None:
     from explorer.metrics import METRICS, format_metric
 
     assert METRICS["explained_variance"].better == "higher" and METRICS["mse"].better == "lower"
-    assert format_metric("mean_density", 0.00902) == "0.902%" and format_metric("ce_loss_recovered", None) == "n/a"
+    assert (
+        format_metric("mean_density", 0.00902) == "0.902%"
+        and format_metric("ce_loss_recovered", None) == "n/a"
+    )
     assert len({m.label for m in METRICS.values()}) == len(METRICS)

@@ -49,7 +49,7 @@ def test_steering_a_colour_feature_raises_colour_words_over_seeds(
         result = steer_generate(
             explorer,
             PROMPT,
-            [FeatureSteer(feature, 10.0)],
+            [FeatureSteer(feature, 15.0)],
             GenerationSettings(40, 0.8, seed, stop_at_eos=False),
         )
         baseline += colour_words(result.default)

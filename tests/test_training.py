@@ -31,7 +31,12 @@ from explorer.training import (
 )
 
 SHORT = TrainSpec(
-    d_sae=256, sparsity=16, training_tokens=40_960, lr_warm_up_steps=2, lr_decay_steps=2, n_checkpoints=0,
+    d_sae=256,
+    sparsity=16,
+    training_tokens=40_960,
+    lr_warm_up_steps=2,
+    lr_decay_steps=2,
+    n_checkpoints=0,
     name="short",
 )
 
@@ -148,7 +153,11 @@ def test_three_launches_queue_two(runs: Path) -> None:
         ({"sparsity": 5000, "d_sae": 256}, "k", "no larger than d_sae"),
         ({"architecture": "standard", "sparsity": -1}, "l1_coefficient", "positive"),
         ({"dtype": "float8"}, "dtype", "unknown dtype"),
-        ({"training_tokens": 40_960, "lr_warm_up_steps": 5, "lr_decay_steps": 6}, "lr_decay_steps", "only 10"),
+        (
+            {"training_tokens": 40_960, "lr_warm_up_steps": 5, "lr_decay_steps": 6},
+            "lr_decay_steps",
+            "only 10",
+        ),
     ],
 )
 def test_bad_specs_are_rejected_with_the_field_named(
@@ -168,7 +177,9 @@ def test_memory_estimate_is_checked(runs: Path) -> None:
 
 
 def test_schedule_that_fits_the_run_is_accepted() -> None:
-    spec = TrainSpec(training_tokens=40_960, train_batch_size_tokens=4096, lr_warm_up_steps=4, lr_decay_steps=6)
+    spec = TrainSpec(
+        training_tokens=40_960, train_batch_size_tokens=4096, lr_warm_up_steps=4, lr_decay_steps=6
+    )
     assert not [e for e in validate_spec(spec) if e.field.startswith("lr")]
 
 
@@ -196,3 +207,11 @@ def test_corrupt_run_folders_do_not_break_the_list(runs: Path) -> None:
     ids = [r.id for r in list_runs(runs)]
     assert good.name in ids and "broken" not in ids and "empty" not in ids
     cancel_run(good)
+
+
+def test_log_tail_shows_a_redrawn_progress_bar_once_in_its_latest_state(tmp_path: Path) -> None:
+    from explorer.training import LOG_FILE, log_tail
+
+    (tmp_path / LOG_FILE).write_text("start\ntraining: 0/100\rtraining: 50/100\rtraining: 100/100\r\ndone\n")
+    assert log_tail(tmp_path).splitlines() == ["start", "training: 100/100", "done"]
+    assert log_tail(tmp_path, 1) == "done"

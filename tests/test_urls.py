@@ -74,7 +74,9 @@ def test_generation_link_recomputes_the_same_texts() -> None:
     """A link to a generated result shows that result on a fresh session: same prompt, settings and seed."""
     from explorer.generation import GenerationSettings, generate_pair
 
-    at = open_url("pages/generation.py", prompt=PROMPT, seed="5", temperature="0.7", max_new="12", generated="1")
+    at = open_url(
+        "pages/generation.py", prompt=PROMPT, seed="5", temperature="0.7", max_new="12", generated="1"
+    )
     codes = [c.value for c in at.code]
     explorer = load_explorer("demo:mlp0-standard", device="cpu", dtype="float32")
     pair = generate_pair(explorer, PROMPT, GenerationSettings(12, 0.7, 5, True), False, [])

@@ -1,6 +1,6 @@
 """Rebuild the embedded demo bundle: corpus -> tokenizer -> language model -> SAEs -> quality figures.
 
-    python -m explorer.demo.build            # everything (about 10-15 minutes on 2 CPU cores)
+    python -m explorer.demo.build            # everything (about 25 minutes on 2 CPU cores)
     python -m explorer.demo.build --saes     # keep the tokenizer and model, retrain the SAEs
     python -m explorer.demo.build --saes --only mlp0-standard
     python -m explorer.demo.build --quality  # only re-measure quality.json
@@ -34,6 +34,7 @@ from safetensors.torch import save_file
 from explorer import bundle
 from explorer.demo.concepts import best_concept_features
 from explorer.demo.corpus import LabeledStory, generate_stories
+from explorer.demo.generalisation import model_loss, read_stories, splice_quality, unseen_word_share
 from explorer.demo.train_lm import (
     LMTrainingConfig,
     mean_next_token_loss,
@@ -47,9 +48,9 @@ from explorer.paths import BUNDLE_DIR
 from explorer.sae_loading import load_sae
 
 SEED = 0
-N_TRAIN_STORIES = 30_000
+N_TRAIN_STORIES = 36_000
 N_HELDOUT_STORIES = 2_000
-VOCAB_SIZE = 2048
+VOCAB_SIZE = 3072
 SAE_CONTEXT_SIZE = 128
 DATASET_FILE = "dataset/heldout.parquet"
 
@@ -68,8 +69,8 @@ class DemoSaeSpec:
 
 
 DEMO_SAES = (
-    DemoSaeSpec("mlp0-standard", "blocks.0.hook_mlp_out", "standard", 2048, 2.0, 1e-3, 4_000_000),
-    DemoSaeSpec("resid1-topk", "blocks.1.hook_resid_pre", "topk", 2048, 24, 1e-3, 4_000_000),
+    DemoSaeSpec("mlp0-standard", "blocks.0.hook_mlp_out", "standard", 2048, 1.2, 1e-3, 4_000_000),
+    DemoSaeSpec("resid1-topk", "blocks.1.hook_resid_pre", "topk", 2048, 32, 1e-3, 4_000_000),
 )
 DEFAULT_SAE = DEMO_SAES[0].name
 
@@ -103,6 +104,7 @@ def build_language_model(train: list[LabeledStory], heldout: list[LabeledStory])
     )
     start = time.time()
     train_language_model(model, rows, lm_cfg)
+    print(f"language model trained in {time.time() - start:.0f}s", flush=True)
     model_dir = bundle.model_dir()
     model_dir.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(model_dir / MODEL_WEIGHTS_FILE))
@@ -226,6 +228,25 @@ def measure_quality(heldout: list[LabeledStory], n_eval_batches: int = 20) -> di
     return results
 
 
+def measure_generalisation(train: list[LabeledStory]) -> dict[str, Any]:
+    """On the hand-written stories: the model's loss, the share of unseen words, each SAE spliced in."""
+    stories = read_stories()
+    model = load_model(bundle.DEMO_MODEL_NAME).model
+    share, unseen = unseen_word_share(stories, (s.text for s in train))
+    result: dict[str, Any] = {
+        "n_stories": len(stories),
+        "model_loss": round(model_loss(model, stories), 4),
+        "unseen_word_share": round(share, 4),
+        "unseen_words": unseen,
+        "saes": {},
+    }
+    for spec in DEMO_SAES:
+        loaded = load_sae(f"demo:{spec.name}")
+        result["saes"][spec.name] = splice_quality(model, loaded.sae, loaded.hook_name, stories).to_dict()
+    print("hand-written stories:", {k: v for k, v in result.items() if k != "unseen_words"})
+    return result
+
+
 def write_manifest() -> None:
     """Record what the bundle holds (read by `explorer.bundle.read_manifest`)."""
     manifest = {
@@ -253,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         "--only", choices=[s.name for s in DEMO_SAES], help="with --saes: retrain only this SAE"
     )
     args = parser.parse_args(argv)
+    build_start = time.time()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     train, heldout = split_corpus()
     BUNDLE_DIR.mkdir(parents=True, exist_ok=True)
@@ -270,6 +292,9 @@ def main(argv: list[str] | None = None) -> None:
         quality["sae_training"] = {**quality.get("sae_training", {}), **trained}
     quality.setdefault("language_model", {})["heldout_loss"] = heldout_lm_loss(heldout)
     quality["saes"] = measure_quality(heldout)
+    quality["handwritten_stories"] = measure_generalisation(train)
+    if not (args.saes or args.quality):
+        quality["build_seconds"] = round(time.time() - build_start)
     quality_path.write_text(json.dumps(quality, indent=2))
     print(f"wrote {quality_path}")
 

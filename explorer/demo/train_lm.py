@@ -60,6 +60,7 @@ class LMTrainingConfig:
     lr: float = 2e-3
     warmup_steps: int = 50
     weight_decay: float = 0.05
+    label_smoothing: float = 0.1  # softer predictions: hand-written text is not the corpus
     seed: int = 0
 
 
@@ -109,7 +110,10 @@ def train_language_model(
     cfg: LMTrainingConfig,
     log_every: int = 50,
 ) -> list[float]:
-    """Train `model` for one epoch over `train_rows` with AdamW and warm-up + cosine decay; return losses."""
+    """Train `model` for one epoch over `train_rows` with AdamW, warm-up + cosine decay and label smoothing.
+
+    Returns the training losses (label-smoothed cross-entropy).
+    """
     torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     order = torch.randperm(len(train_rows))
@@ -128,7 +132,12 @@ def train_language_model(
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
         batch = train_rows[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
-        loss = model(batch, return_type="loss")
+        logits = model(batch)  # [batch, pos, d_vocab]
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]),
+            batch[:, 1:].reshape(-1),
+            label_smoothing=cfg.label_smoothing,
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

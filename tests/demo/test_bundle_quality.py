@@ -15,6 +15,7 @@ import torch
 from explorer import bundle
 from explorer.demo.concepts import story_tokens_and_labels
 from explorer.demo.corpus import LabeledStory
+from explorer.demo.generalisation import read_stories
 from explorer.models import load_model
 from explorer.sae_loading import load_sae
 
@@ -45,7 +46,7 @@ def _token_rows(model, heldout: list[LabeledStory]) -> list[torch.Tensor]:  # no
 def test_language_model_heldout_loss(model, heldout) -> None:  # noqa: ANN001
     losses = [model(tokens, return_type="loss").item() for tokens in _token_rows(model, heldout)]
     mean = sum(losses) / len(losses)
-    assert mean < 1.5, mean  # a uniform guess over the vocabulary would be ln(1317) ~ 7.2
+    assert mean < 3.0, mean  # a uniform guess over the vocabulary would be ln(3072) ~ 8.0
     assert mean == pytest.approx(QUALITY["language_model"]["heldout_loss"], abs=0.25)
 
 
@@ -63,7 +64,7 @@ def test_sae_quality_bars(name: str, model, heldout) -> None:  # noqa: ANN001
         sq_err += (sae.decode(feats) - x).pow(2).sum().item()
         acts_all.append(x)
         l0s.append((feats > 0).sum(-1).float())
-        splice = lambda act, hook: torch.cat([act[:, :1], sae(act[:, 1:])], dim=1)  # noqa: E731, ARG005
+        splice = lambda act, hook, sae=sae: torch.cat([act[:, :1], sae(act[:, 1:])], dim=1)  # noqa: E731, ARG005
         zero = lambda act, hook: torch.cat([act[:, :1], torch.zeros_like(act[:, 1:])], dim=1)  # noqa: E731, ARG005
         ce_orig += model(tokens, return_type="loss").item()
         ce_recon += model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(hook, splice)]).item()
@@ -85,7 +86,8 @@ def test_concept_features_are_meaningful(name: str, model, heldout) -> None:  # 
     """For at least three concepts, the reported best feature detects the concept on unseen stories.
 
     Counted token by token: F1 >= 0.45 and precision >= 20x the concept's base rate (a random
-    feature scores about the base rate). The layer-0 features split categories into per-word
+    feature scores about the base rate), or >= 0.5 for concepts so frequent (names, pronouns: 4-6% of
+    tokens) that 20x their base rate would exceed 1. The layer-0 features split categories into per-word
     features, so a single feature rarely covers a whole category; see the README's table.
     """
     loaded = load_sae(f"demo:{name}")
@@ -104,6 +106,42 @@ def test_concept_features_are_meaningful(name: str, model, heldout) -> None:  # 
                 total += 1
         precision, recall = true_pos / max(fired, 1), true_pos / max(labelled, 1)
         f1 = 2 * precision * recall / max(precision + recall, 1e-9)
-        if f1 >= 0.45 and precision >= 20 * labelled / total:
+        if f1 >= 0.45 and precision >= min(20 * labelled / total, 0.5):
             good.append(concept)
     assert len(good) >= 3, good
+
+
+@torch.no_grad()
+def test_hand_written_stories(model) -> None:  # noqa: ANN001
+    """Stories written by hand, not by the corpus code: the model predicts them, and both SAEs keep that.
+
+    Loss well under a uniform guess (ln 3072 ~ 8.0; the old demo scored 7.84; the goal in issue 13 is
+    3.5, not reached yet: see quality.json); each SAE spliced in (BOS kept) recovers 0.8-1.0 of the CE
+    loss that zero-ablating its hook loses. Computed here with plain hooks, compared with quality.json.
+    """
+    stories = read_stories()
+    rows = [model.to_tokens(story)[:, :128] for story in stories]  # BOS + story, as quality.json
+    weights = [r.shape[1] - 1 for r in rows]
+    total = sum(weights)
+
+    def mean_loss(hooks: list) -> float:  # noqa: ANN001
+        losses = [model.run_with_hooks(r, return_type="loss", fwd_hooks=hooks).item() for r in rows]
+        return sum(loss * w for loss, w in zip(losses, weights, strict=True)) / total
+
+    clean = mean_loss([])
+    full_length = [
+        model(model.to_tokens(story), return_type="loss", loss_per_token=True) for story in stories
+    ]
+    full_loss = torch.cat([x.flatten() for x in full_length]).mean().item()
+    assert full_loss <= 5.0, full_loss
+    reported = QUALITY["handwritten_stories"]
+    assert full_loss == pytest.approx(reported["model_loss"], abs=1e-3)
+    for name in bundle.read_manifest().sae_names:
+        loaded = load_sae(f"demo:{name}")
+        sae = loaded.sae
+        splice = lambda act, hook, sae=sae: torch.cat([act[:, :1], sae(act[:, 1:])], dim=1)  # noqa: E731, ARG005
+        zero = lambda act, hook: torch.cat([act[:, :1], torch.zeros_like(act[:, 1:])], dim=1)  # noqa: E731, ARG005
+        spliced, ablated = mean_loss([(loaded.hook_name, splice)]), mean_loss([(loaded.hook_name, zero)])
+        recovered = (ablated - spliced) / (ablated - clean)
+        assert 0.8 <= recovered <= 1.0, (name, recovered)
+        assert recovered == pytest.approx(reported["saes"][name]["ce_loss_recovered"], abs=1e-3)
