@@ -264,7 +264,9 @@ def log_tail(run_dir: Path, n_lines: int = 30) -> str:
     """The last lines of a run's log, each as it finally read: a progress bar redrawn with carriage
     returns shows only its latest state."""
     try:
-        text = (run_dir / LOG_FILE).read_text(errors="replace")
+        text = (
+            (run_dir / LOG_FILE).read_bytes().decode("utf-8", errors="replace")
+        )  # keep the \r of progress bars
     except OSError:
         return ""
     lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]

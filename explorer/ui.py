@@ -135,11 +135,15 @@ def generation_settings_inputs() -> GenerationSettings:
     """Temperature, max new tokens, seed and stop-at-EOS widgets in one row, kept in the URL (shared links)."""
     c1, c2, c3, c4 = st.columns(4)
     temperature = c1.number_input(
-        "Temperature", 0.0, 2.0, min(max(url_value("temperature", 0.8), 0.0), 2.0), 0.1
+        "Temperature", 0.0, 2.0, min(max(url_value("temperature", 0.8), 0.0), 2.0), 0.1, key="w_temperature"
     )
-    max_new_tokens = c2.number_input("Max new tokens", 1, 256, min(max(url_value("max_new", 40), 1), 256))
-    seed = c3.number_input("Seed", 0, 2**31 - 1, max(url_value("seed", 0), 0))
-    stop_at_eos = c4.toggle("Stop at EOS", value=url_value("stop_eos", True, cast=lambda raw: raw == "True"))
+    max_new_tokens = c2.number_input(
+        "Max new tokens", 1, 256, min(max(url_value("max_new", 40), 1), 256), key="w_max_new"
+    )
+    seed = c3.number_input("Seed", 0, 2**31 - 1, max(url_value("seed", 0), 0), key="w_seed")
+    stop_at_eos = c4.toggle(
+        "Stop at EOS", value=url_value("stop_eos", True, cast=lambda raw: raw == "True"), key="w_stop_eos"
+    )
     for name, value in (("temperature", temperature), ("max_new", int(max_new_tokens)), ("seed", int(seed)),
                         ("stop_eos", bool(stop_at_eos))):  # fmt: skip
         share_value(name, value)
@@ -208,8 +212,9 @@ FEATURE_WIDGET_KEYS = (
 def feature_link_params(feature: int, **extra: str) -> dict[str, str]:
     """Query parameters that open `feature` with this session's prompt and SAE (for links and page switches)."""
     params = {"feature": str(int(feature))}
-    if st.session_state.get("prompt"):
-        params["prompt"] = st.session_state["prompt"]
+    prompt = st.session_state.get("prompt") or st.query_params.get("prompt")
+    if prompt:
+        params["prompt"] = prompt
     if st.query_params.get("sae"):
         params["sae"] = st.query_params["sae"]
     return {**params, **extra}
@@ -218,7 +223,7 @@ def feature_link_params(feature: int, **extra: str) -> dict[str, str]:
 def open_feature(feature: int, page: str = "feature", **extra: str) -> None:
     """Switch this tab to `page` (a file in pages/) showing `feature`, keeping the session's prompt and SAE."""
     st.session_state["feature"] = int(feature)
-    st.session_state["colour_by_for"] = colour_by_key()
+    st.session_state.pop("colour_by_for", None)  # the prompt page colours by this feature, for its prompt
     for key in FEATURE_WIDGET_KEYS:
         st.session_state.pop(key, None)
     for name, value in extra.items():

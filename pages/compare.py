@@ -52,10 +52,14 @@ st.caption(f"**B**: `{other.sae.source.text}` at `{other.hook_name}`, d_sae {oth
 
 with st.form("compare_sample"):
     c1, c2, c3 = st.columns(3)
-    dataset = c1.text_input("Dataset", value=url_value("dataset", "demo"))
-    n_prompts = c2.number_input("Prompts", 1, 10_000, min(max(url_value("prompts", 32), 1), 10_000))
+    dataset = c1.text_input("Dataset", value=url_value("dataset", "demo"), key="w_dataset")
+    n_prompts = c2.number_input(
+        "Prompts", 1, 10_000, min(max(url_value("prompts", 32), 1), 10_000), key="w_prompts"
+    )
     with_loss = c3.toggle(
-        "CE loss and KL", value=url_value("with_loss", True, cast=lambda raw: raw == "True")
+        "CE loss and KL",
+        value=url_value("with_loss", True, cast=lambda raw: raw == "True"),
+        key="w_with_loss",
     )
     submitted = st.form_submit_button("Compare", type="primary")
 

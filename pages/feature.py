@@ -70,7 +70,7 @@ with right:
 with st.expander("Statistics sample", expanded=False), st.form("stats"):
     c1, c2 = st.columns(2)
     dataset = c1.text_input("Dataset", value=url_value("stats_dataset", "demo"),
-                                help="The same sources as the Sparsity page; `file:PATH` for a text file.")  # fmt: skip
+                                help="The same sources as the Sparsity page; `file:PATH` for a text file.", key="w_stats_dataset")  # fmt: skip
     n_tokens = c2.number_input(
         "Tokens",
         1_024,
@@ -78,6 +78,7 @@ with st.expander("Statistics sample", expanded=False), st.form("stats"):
         min(max(url_value("stats_tokens", default_tokens), 1_024), 50_000_000),
         step=8_192,
         help="1 M by default on a GPU, so rare features get good examples; 64 k on the CPU.",
+        key="w_stats_tokens",
     )
     if st.form_submit_button("Use this sample"):
         share_value("stats_dataset", dataset)

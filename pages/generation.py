@@ -29,12 +29,13 @@ with st.expander("Splicing", expanded=False):
     use_error_term = st.toggle(
         "Splice with the error term", value=url_value("error_term", False, cast=lambda raw: raw == "True"),
         help="Adds back the SAE's reconstruction error, so the spliced model equals the original and "
-        "ablating a feature isolates that feature's effect.",
+        "ablating a feature isolates that feature's effect.", key="w_error_term",
     )  # fmt: skip
     ablate_text = st.text_input(
         "Ablate features (set to zero in the spliced run)",
         value=url_value("ablate", ""),
         placeholder="e.g. 12, 345",
+        key="w_ablate",
     )
 share_value("error_term", bool(use_error_term))
 share_value("ablate", ablate_text)

@@ -34,19 +34,21 @@ def default_dataset(dataset_path: str | None) -> str:
 
 with st.form("sample"):
     dataset = st.text_input(
-        "Dataset", value=url_value("dataset", default_dataset(metadata.dataset_path)),
+        "Dataset", value=url_value("dataset", default_dataset(metadata.dataset_path)), key="w_dataset",
         help="demo (the bundle's held-out split), a .txt (one document per line), .jsonl, .parquet or .csv file, "
         "a directory saved with Dataset.save_to_disk, or a Hugging Face dataset name (needs the hub).",
     )  # fmt: skip
     c1, c2, c3 = st.columns(3)
-    n_prompts = c1.number_input("Prompts", 1, 10_000, min(max(url_value("prompts", 64), 1), 10_000))
+    n_prompts = c1.number_input(
+        "Prompts", 1, 10_000, min(max(url_value("prompts", 64), 1), 10_000), key="w_prompts"
+    )
     context = c2.number_input(
         "Context size", 2, explorer.model.cfg.n_ctx,
         min(max(url_value("context", sae_context_size(explorer)), 2), explorer.model.cfg.n_ctx),
-        help="Default from the SAE's metadata (context_size).",
+        help="Default from the SAE's metadata (context_size).", key="w_context",
     )  # fmt: skip
     with_loss = c3.toggle("CE loss and KL", value=url_value("with_loss", True, cast=lambda raw: raw == "True"),
-                          help="Off: the model runs only up to the hook.")  # fmt: skip
+                          help="Off: the model runs only up to the hook.", key="w_with_loss")  # fmt: skip
     submitted = st.form_submit_button("Compute", type="primary")
 
 state_key = (explorer.key, dataset, int(n_prompts), int(context), with_loss)

@@ -73,7 +73,7 @@ def test_compare_metrics_are_each_saes_own_metrics_on_the_same_rows(
     a, b = pair
     metrics_a, metrics_b = compare_metrics(a, b, rows, with_loss=False)
     assert metrics_a.to_dict() == compute_metrics(a, rows, with_loss=False).to_dict()
-    assert metrics_b.l0 == pytest.approx(24.0)  # top-k with k = 24
+    assert metrics_b.l0 == pytest.approx(32.0)  # top-k with k = 32
     assert metrics_a.n_tokens == metrics_b.n_tokens
 
 
@@ -102,9 +102,13 @@ def test_compare_page_on_the_two_demo_saes() -> None:
     at.number_input[0].set_value(8)  # prompts
     at.button[0].click().run()
     assert not at.exception, at.exception
-    table = at.dataframe[0].value
-    assert list(table.columns) == ["A", "B"] and table.loc["l0", "B"] == pytest.approx(24.0)
-    assert table.loc["explained_variance", "A"] > 0.5 and table.loc["explained_variance", "B"] > 0.5
+    table = at.dataframe[0].value.set_index("metric")
+    assert list(table.columns) == ["A", "B", "better", "definition"] and table.loc["Mean L0", "B"] == "32.0"
+    assert (
+        float(table.loc["Explained variance", "A"]) > 0.5
+        and float(table.loc["Explained variance", "B"]) > 0.5
+    )
+    assert table.loc["Explained variance", "better"] in ("A", "B") and table.loc["Mean L0", "better"] == ""
     assert at.number_input[-1].value == 3  # the feature from the URL
     assert list(at.dataframe[1].value.columns) == ["feature", "cosine"]
     assert list(at.dataframe[2].value.columns) == ["feature", "correlation"]
@@ -119,6 +123,6 @@ def test_cli_compare() -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["b"]["metrics"]["l0"] == pytest.approx(24.0)
+    assert result["b"]["metrics"]["l0"] == pytest.approx(32.0)
     assert result["a"]["hook_name"] == "blocks.0.hook_mlp_out"
     assert len(result["nearest_by_decoder"]) == 10 and len(result["nearest_by_correlation"]) == 10

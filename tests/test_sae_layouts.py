@@ -216,7 +216,15 @@ COMMANDS = [
     ["generate", "--text", PROMPTS[0], "--max-new-tokens", "4", "--use-error-term", "--ablate", "1"],
     ["steer", "--text", PROMPTS[0], "--feature", "3:4", "--max-new-tokens", "4"],
     ["steer", "--text", PROMPTS[0], "--clamp", "3:4", "--ablate", "2", "--max-new-tokens", "4"],
-    ["compare", "--other", "demo", "--n-prompts", "2", "--context-size", "32", "--feature", "1"],
+    [
+        "compare",
+        "--other",
+        "demo",
+        "--n-prompts",
+        "2",
+        "--context-size",
+        "32",
+    ],  # matches: tests/test_compare.py
     ["stats", "--n-tokens", "512"],
     ["feature", "--id", "1", "--n-tokens", "512"],
 ]
