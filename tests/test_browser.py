@@ -234,16 +234,21 @@ def test_top_features_k_slider_ranking_and_shared_link(page: Page, server: Serve
     open_page(page, server, "top_features", prompt="Tom saw a big red dog.", k="10")
     thumb_value = page.get_by_test_id("stSliderThumbValue")
     assert thumb_value.inner_text() == "10"
-    thumb = page.get_by_role(
-        "slider"
-    ).first  # move the k slider's thumb left with the keyboard, as a person can
-    thumb.focus()
-    for _ in range(3):
+    thumb = page.get_by_role("slider").first  # one step left with the keyboard, as a person can
+    for attempt in range(3):  # a key press that lands while the page is still wiring up is lost: press again
+        thumb.focus()
         thumb.press("ArrowLeft")
-    page.wait_for_function("() => new URLSearchParams(location.search).get('k') !== '10'", timeout=60_000)
+        try:
+            page.wait_for_function(
+                "() => new URLSearchParams(location.search).get('k') === '9'", timeout=20_000
+            )
+            break
+        except Exception:
+            if attempt == 2 or query(page).get("k") != "10":
+                raise
     settle(page)
     k = query(page)["k"]
-    assert 1 <= int(k) < 10 and thumb_value.inner_text() == k
+    assert k == "9" and thumb_value.inner_text() == k
     page.get_by_text("Whole prompt: max").click()
     settle(page)
     assert query(page)["mode"] == "max" and query(page)["k"] == k
