@@ -11,7 +11,16 @@ from explorer.bundle import read_manifest
 from explorer.errors import ExplorerError
 from explorer.loading import Explorer
 from explorer.paths import confine_paths
-from explorer.ui import EXPLORER_KEY, OTHER_SOURCE, get_explorer, other_source_key, show_error, summary_rows
+from explorer.ui import (
+    EXPLORER_KEY,
+    OTHER_SOURCE,
+    follow_url_source,
+    get_explorer,
+    other_source_key,
+    show_error,
+    summary_rows,
+    write_url_source,
+)
 
 
 class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -43,29 +52,29 @@ PAGES = [  # (file in pages/, title, material icon); the URL path is the file na
 
 
 def sidebar_source() -> tuple[str, str | None, str, str]:
-    """The sidebar picker: SAE source, model override, device and dtype (first filled from the URL's ?sae=)."""
+    """The sidebar picker: SAE source, model override, device and dtype (an SAE the URL names first)."""
     demo_choices = [f"demo:{name}" for name in read_manifest().sae_names]
-    if "sae_choice" not in st.session_state:
-        requested = st.query_params.get("sae", demo_choices[0])
-        st.session_state["sae_choice"] = requested if requested in demo_choices else OTHER_SOURCE
-        st.session_state[other_source_key()] = "" if requested in demo_choices else requested
+    follow_url_source(demo_choices)
     with st.sidebar:
         st.subheader("SAE")
         source = st.selectbox(
-            "Source", [*demo_choices, OTHER_SOURCE], key="sae_choice",
+            "Source", [*demo_choices, OTHER_SOURCE], key="sae_choice", persist_state="session",
             help="A demo SAE shipped with the app, or any other source.",
         )  # fmt: skip
         if source == OTHER_SOURCE:
             source = st.text_input(
-                "SAE source", key=other_source_key(),
+                "SAE source", key=other_source_key(), persist_state="session",
                 placeholder="/path/to/sae  or  gpt2-small-res-jb:blocks.8.hook_resid_pre  or  run:ID",
             ).strip()  # fmt: skip
         with st.expander("Model, device, dtype"):
             model = st.text_input(
-                "Model override", key="model_override", placeholder="from the SAE's metadata"
+                "Model override", key="model_override", placeholder="from the SAE's metadata",
+                persist_state="session",
             )
-            device = st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="device")
-            dtype = st.selectbox("Dtype", ["auto", "float32", "bfloat16", "float16"], key="dtype")
+            device = st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="device", persist_state="session")
+            dtype = st.selectbox(
+                "Dtype", ["auto", "float32", "bfloat16", "float16"], key="dtype", persist_state="session"
+            )
     return source, model.strip() or None, device, dtype
 
 
@@ -95,8 +104,7 @@ def main() -> None:
     if source:
         try:
             st.session_state[EXPLORER_KEY] = get_explorer(source, model, device, dtype)
-            if source != st.query_params.get("sae"):
-                st.query_params["sae"] = source
+            write_url_source(source)
         except ExplorerError as error:
             with st.sidebar:
                 show_error(error)

@@ -51,15 +51,45 @@ def other_source_key() -> str:
     return f"sae_other_{st.session_state.get('sae_other_version', 0)}"
 
 
-def select_source(source: str) -> None:
-    """Point the sidebar's source picker at `source` for the next run (e.g. a finished training run).
+SOURCE_IN_URL_KEY = "sae_source_in_url"  # the ?sae= this session last wrote or followed
+
+
+def point_sidebar_at(source: str, demo_sources: list[str]) -> None:
+    """Make the sidebar's (not yet drawn) source widgets show `source`: a demo entry, or the free-text box.
 
     The text box gets a new key, so the browser draws a new box holding `source` rather than keeping
     what an earlier box of the same key showed.
     """
     st.session_state["sae_other_version"] = st.session_state.get("sae_other_version", 0) + 1
-    st.session_state["sae_choice"] = OTHER_SOURCE
-    st.session_state[other_source_key()] = source
+    st.session_state["sae_choice"] = source if source in demo_sources else OTHER_SOURCE
+    st.session_state[other_source_key()] = "" if source in demo_sources else source
+
+
+def follow_url_source(demo_sources: list[str]) -> None:
+    """Before the sidebar is drawn: open the SAE that the URL's ?sae= names when it is new to this session.
+
+    A link, a page switch (`st.switch_page(..., query_params={"sae": ...})`) or the browser's history
+    that names another SAE than the one this session last put in the URL opens that SAE; otherwise the
+    sidebar's own widgets decide. Going through the URL rather than the widgets' state keeps the
+    choice when a page switch drops widget state or a stale browser message overwrites it.
+    """
+    requested = st.query_params.get("sae")
+    if "sae_choice" not in st.session_state:
+        point_sidebar_at(requested or demo_sources[0], demo_sources)
+    elif requested and requested != st.session_state.get(SOURCE_IN_URL_KEY):
+        point_sidebar_at(requested, demo_sources)
+    st.session_state[SOURCE_IN_URL_KEY] = requested
+
+
+def write_url_source(source: str) -> None:
+    """Put the loaded SAE's source in the URL (and remember that this session wrote it)."""
+    if st.query_params.get("sae") != source:
+        st.query_params["sae"] = source
+    st.session_state[SOURCE_IN_URL_KEY] = source
+
+
+def select_source(source: str) -> None:
+    """Open `source` in the sidebar on the next run (for a widget's callback, e.g. a row of SAE B's table)."""
     st.query_params["sae"] = source
 
 

@@ -28,7 +28,7 @@ from explorer.training import (
     validate_resources,
     validate_spec,
 )
-from explorer.ui import ensure_entrypoint_ran, select_source, show_error
+from explorer.ui import ensure_entrypoint_ran, show_error
 
 st.title("Train an SAE")
 st.caption(
@@ -191,10 +191,9 @@ def open_trained_saes() -> None:
             f"`{info.id}` · {info.status.state} · {what}"
             + (f" · {info.spec.name}" if info.spec and info.spec.name else "")
         )
-        # The source is set in the click's callback: it runs before the sidebar's widgets are drawn.
-        if c2.button("Open in explorer", key=f"open-{info.id}", type="primary", on_click=select_source,
-                     args=(f"run:{info.id}",)):  # fmt: skip
-            st.switch_page("pages/home.py")
+        # The URL names the run: the sidebar opens an SAE that a page switch names (ui.follow_url_source).
+        if c2.button("Open in explorer", key=f"open-{info.id}", type="primary"):
+            st.switch_page("pages/home.py", query_params={"sae": f"run:{info.id}"})
 
 
 @st.fragment(run_every=2)

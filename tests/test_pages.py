@@ -214,4 +214,6 @@ def test_training_from_the_form_runs_and_opens(tmp_path: Path, monkeypatch: pyte
     open_button = next(b for b in at.button if b.label == "Open in explorer")
     open_button.click().run()
     assert not at.exception
-    assert at.session_state["sae_other_1"] == f"run:{list_runs(tmp_path)[0].id}"
+    run_source = f"run:{list_runs(tmp_path)[0].id}"
+    assert [t.value for t in at.title] == ["SAE Feature Explorer"]  # Home, with the URL naming the run
+    assert at.query_params["sae"] in (run_source, [run_source])

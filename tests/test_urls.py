@@ -107,3 +107,39 @@ def test_sparsity_link_recomputes_the_same_numbers() -> None:
     assert shown["Mean L0"] == f"{expected.l0:.1f}"
     assert shown["Explained variance"] == f"{expected.explained_variance:.3f}"
     assert param(at, "computed") == "1" and param(at, "prompts") == "6"
+
+
+
+def source_picker() -> None:
+    """The sidebar's source widgets as app.py draws them, with what they chose written to the URL."""
+    import streamlit as st
+
+    from explorer.ui import OTHER_SOURCE, follow_url_source, other_source_key, write_url_source
+
+    demo = ["demo:mlp0-standard", "demo:resid1-topk"]
+    follow_url_source(demo)
+    source = st.selectbox("Source", [*demo, OTHER_SOURCE], key="sae_choice")
+    if source == OTHER_SOURCE:
+        source = st.text_input("SAE source", key=other_source_key())
+    if not source.startswith("run:"):  # stands for a source that fails to load: the URL keeps the old one
+        write_url_source(source)
+    st.markdown(f"chosen: {source}")
+
+
+def test_a_page_switch_that_names_another_sae_opens_it_and_the_widgets_decide_otherwise() -> None:
+    at = AppTest.from_function(source_picker)
+    at.query_params["sae"] = "demo:resid1-topk"
+    at.run()
+    assert at.markdown[0].value == "chosen: demo:resid1-topk"
+    at.selectbox[0].set_value("demo:mlp0-standard").run()  # the widget wins over the URL it changes
+    assert at.markdown[0].value == "chosen: demo:mlp0-standard" and param(at, "sae") == "demo:mlp0-standard"
+    at.query_params["sae"] = "demo:resid1-topk"  # st.switch_page(..., query_params={"sae": ...}), a link
+    at.run()
+    assert at.markdown[0].value == "chosen: demo:resid1-topk"
+    at.query_params["sae"] = "run:no-such-run"  # outside the demo list: into the text box
+    at.run()
+    assert at.markdown[0].value == "chosen: run:no-such-run" and at.text_input[0].value == "run:no-such-run"
+    at.run()  # a source that did not load (URL unchanged) stays chosen
+    assert at.markdown[0].value == "chosen: run:no-such-run"
+    at.text_input[0].set_value("demo:mlp0-standard").run()
+    assert at.markdown[0].value == "chosen: demo:mlp0-standard" and param(at, "sae") == "demo:mlp0-standard"
