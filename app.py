@@ -68,10 +68,14 @@ def sidebar_source() -> tuple[str, str | None, str, str]:
             ).strip()  # fmt: skip
         with st.expander("Model, device, dtype"):
             model = st.text_input(
-                "Model override", key="model_override", placeholder="from the SAE's metadata",
+                "Model override",
+                key="model_override",
+                placeholder="from the SAE's metadata",
                 persist_state="session",
             )
-            device = st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="device", persist_state="session")
+            device = st.selectbox(
+                "Device", ["auto", "cpu", "cuda", "mps"], key="device", persist_state="session"
+            )
             dtype = st.selectbox(
                 "Dtype", ["auto", "float32", "bfloat16", "float16"], key="dtype", persist_state="session"
             )

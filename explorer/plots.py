@@ -66,19 +66,35 @@ def examples_html(
 
 
 def activation_heatmap(tokens: Sequence[str], acts: torch.Tensor, features: Sequence[int]) -> go.Figure:
-    """Tokens (x) by features (y) heatmap of activations; acts is [pos, d_sae]."""
+    """Tokens (x) by features (y) heatmap of activations; acts is [pos, d_sae].
+
+    Plotly heatmaps report no click selection to Streamlit, so each cell also carries an invisible
+    scatter point whose customdata is the cell's feature: a click on a cell selects that point.
+    """
     z = acts[:, list(features)].T.tolist()  # [n_features, pos]
+    x_labels = [token_label(i, t) for i, t in enumerate(tokens)]
+    y_labels = [f"f{f}" for f in features]
+    cells = [
+        (x, y, f, row[i])
+        for y, f, row in zip(y_labels, features, z, strict=True)
+        for i, x in enumerate(x_labels)
+    ]
     fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=[token_label(i, t) for i, t in enumerate(tokens)],
-            y=[f"f{f}" for f in features],
-            colorscale="Reds",
-            zmin=0,
-            colorbar={"title": {"text": "activation"}},
-            hovertemplate="token %{x}<br>feature %{y}<br>activation %{z:.3f}<extra></extra>",
-        )
-    )
+        [
+            go.Heatmap(
+                z=z, x=x_labels, y=y_labels, colorscale="Reds", zmin=0, hoverinfo="skip",
+                colorbar={"title": {"text": "activation"}},
+            ),
+            go.Scatter(
+                x=[c[0] for c in cells], y=[c[1] for c in cells], customdata=[c[2] for c in cells],
+                text=[f"{c[3]:.3f}" for c in cells], mode="markers", showlegend=False,
+                marker={"symbol": "square", "size": 16, "opacity": 0},
+                selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
+                hovertemplate="token %{x}<br>feature %{customdata}<br>activation %{text}"
+                "<br>click to open its dashboard<extra></extra>",
+            ),
+        ]
+    )  # fmt: skip
     fig.update_layout(
         height=max(250, 22 * len(features) + 140), margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis={"tickangle": -60, "tickfont": FONT, "title": "token (position: text)"},

@@ -21,6 +21,7 @@ import torch
 from explorer.training import (
     CHECKPOINTS_DIR,
     METRICS_FILE,
+    PROGRESS_LINE_PREFIX,
     SAE_DIR,
     TrainSpec,
     read_spec,
@@ -30,6 +31,17 @@ from explorer.training import (
 
 LOG_EVERY_STEPS = 5
 _current_trainer: Any = None
+
+
+def progress_line(what: str, trainer: Any) -> str:
+    """The log's last word on progress (SAE-Lens' bar moves only every 100 steps, so a short run's reads 0)."""
+    if trainer is None:
+        return f"{PROGRESS_LINE_PREFIX}{what}"
+    done, total = trainer.n_training_samples, trainer.cfg.total_training_samples
+    return (
+        f"{PROGRESS_LINE_PREFIX}{what} {done:,} of {total:,} tokens ({min(1.0, done / max(1, total)):.0%}) "
+        f"in {trainer.n_training_steps:,} steps"
+    )
 
 
 def demo_training_dataset(n_tokens: int) -> Any:
@@ -156,10 +168,12 @@ def main(run_dir: Path) -> int:
 
         runner.save_checkpoint = save_checkpoint_creating_folder  # type: ignore[method-assign]
         runner.run()
+        print(progress_line("trained", _current_trainer), flush=True)
     except (InterruptedException, KeyboardInterrupt):
         if _current_trainer is not None:
             # Into the folder SAE-Lens just wrote the activation-store state to: a complete checkpoint.
             _current_trainer.save_checkpoint(checkpoint_name=str(_current_trainer.n_training_samples))
+            print(progress_line("stopped at", _current_trainer), flush=True)
         status = read_status(run_dir) or status
         status.state, status.ended = "cancelled", time.time()
         write_status(run_dir, status)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -260,9 +261,13 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+PROGRESS_LINE_PREFIX = "Progress: "  # starts the line the worker prints when training ends
+_PROGRESS_BAR = re.compile(r"\d+/\d+ \[\d+:\d+")  # tqdm's "n/total [elapsed"
+
+
 def log_tail(run_dir: Path, n_lines: int = 30) -> str:
     """The last lines of a run's log, each as it finally read: a progress bar redrawn with carriage
-    returns shows only its latest state."""
+    returns shows only its latest state, and none once the worker has printed its final count."""
     try:
         text = (
             (run_dir / LOG_FILE).read_bytes().decode("utf-8", errors="replace")
@@ -270,6 +275,10 @@ def log_tail(run_dir: Path, n_lines: int = 30) -> str:
     except OSError:
         return ""
     lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]
+    if any(
+        line.startswith(PROGRESS_LINE_PREFIX) for line in lines
+    ):  # the worker's final count replaces the bar
+        lines = [line for line in lines if not _PROGRESS_BAR.search(line)]
     return "\n".join([line for line in lines if line.strip()][-n_lines:])
 
 

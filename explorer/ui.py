@@ -288,6 +288,31 @@ def feature_table(
         open_feature(feature)
 
 
+def clicked_point_feature(point: dict[str, Any]) -> int:
+    """The feature a clicked chart point stands for: its customdata, else its "f123" y label."""
+    custom = point.get("customdata")
+    if isinstance(custom, list | tuple):
+        custom = custom[0] if custom else None
+    if custom is not None:
+        return int(custom)
+    return int(str(point["y"]).removeprefix("f"))
+
+
+def feature_chart(figure: Any, key: str, **kwargs: Any) -> None:
+    """A plotly chart whose points stand for features (customdata); a click opens that feature's dashboard."""
+
+    def clicked() -> None:
+        points = st.session_state[key]["selection"]["points"]
+        if points:
+            st.session_state["feature_to_open"] = clicked_point_feature(points[0])
+
+    st.plotly_chart(figure, key=key, on_select=clicked, selection_mode="points", **kwargs)
+    if "feature_to_open" in st.session_state:
+        feature = st.session_state.pop("feature_to_open")
+        st.session_state.pop(key, None)
+        open_feature(feature)
+
+
 def colour_by_key() -> str:
     """What the prompt page's colour-by feature was chosen for: the session's prompt and SAE."""
     return json.dumps([st.session_state.get("prompt", ""), st.query_params.get("sae", "")])

@@ -11,6 +11,7 @@ from explorer.ui import (
     colour_by_feature,
     colour_by_key,
     current_explorer,
+    feature_chart,
     feature_table,
     prompt_section,
     share_value,
@@ -41,7 +42,8 @@ st.subheader("Tokens × top features")
 n_heat = st.slider("Features in the heatmap (highest max activation over the prompt)", 5, 50, 15)
 heat_features = [f.feature for f in top_features(aggregate_activations(analysis, "max"), n_heat)]
 if heat_features:
-    st.plotly_chart(activation_heatmap(tokens, analysis.acts, heat_features), width="stretch")
+    feature_chart(activation_heatmap(tokens, analysis.acts, heat_features), key="heatmap", width="stretch")
+    st.caption("Click a cell to open that feature's dashboard.")
 else:
     st.info("No feature fires on this prompt.")
 

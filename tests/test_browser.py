@@ -336,6 +336,17 @@ def test_one_click_from_a_feature_table_to_its_dashboard_then_steering_keeps_the
     settle(page)
     assert f"Feature {strongest} ·" in main_text(page)
     assert_no_exception(page)
+    # A heatmap cell opens its feature: the first row is the prompt's strongest feature.
+    cell = page.locator(".js-plotly-plot .scatterlayer .point").first
+    cell.scroll_into_view_if_needed()
+    box = cell.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => location.pathname.endsWith('/feature')", timeout=60_000)
+    settle(page)
+    assert query(page)["feature"] == str(strongest) and query(page)["prompt"] == other_prompt
+    assert_no_exception(page)
 
 
 def test_generation_and_steering(page: Page, server: Server, browser: Browser) -> None:

@@ -34,3 +34,17 @@ def test_overlays_use_distinct_colours_and_a_log_axis_when_one_curve_can_dwarf_t
     density = log_density_histogram(torch.tensor([0.1, 0.01]), torch.tensor([-1.0, -2.0]))
     assert len({t.marker.color for t in density.data}) == 2
     assert "sparsity.safetensors" in density.data[1].name and density.data[1].name != density.data[0].name
+
+
+def test_every_heatmap_cell_carries_its_feature_for_a_click() -> None:
+    from explorer.ui import clicked_point_feature
+
+    acts = torch.rand(5, 16)
+    heatmap = activation_heatmap(["a", "b", "c", "d", "e"], acts, [7, 3])
+    cells = heatmap.data[1]
+    assert len(cells.x) == 10 and list(cells.customdata) == [7] * 5 + [3] * 5
+    assert float(cells.text[6]) == round(acts[1, 3].item(), 3)  # feature 3 at token 1
+    assert heatmap.data[0].hoverinfo == "skip"  # the points' hover says the same, with the click hint
+    assert clicked_point_feature({"customdata": 3, "y": "f7"}) == 3
+    assert clicked_point_feature({"customdata": [3], "y": "f7"}) == 3
+    assert clicked_point_feature({"y": "f7"}) == 7

@@ -75,6 +75,14 @@ def test_a_short_real_run_trains_a_loadable_sae(runs: Path) -> None:
     )
     info = [r for r in list_runs(runs) if r.id == run_dir.name][0]
     assert info.progress == 1.0 and info.sae_path == str(run_dir / "sae")
+    from explorer.training import log_tail
+
+    # The log agrees with the card: SAE-Lens' bar (moved every 100 steps, so still at 0 here) gives way
+    # to the worker's own final count.
+    final = [line for line in log_tail(run_dir).splitlines() if line.startswith("Progress: ")]
+    assert final == [f"Progress: trained {SHORT.training_tokens:,} of {SHORT.training_tokens:,} tokens (100%) in "
+                     f"{SHORT.training_tokens // SHORT.train_batch_size_tokens} steps"]  # fmt: skip
+    assert "Training SAE" in (run_dir / "log.txt").read_text() and "Training SAE" not in log_tail(run_dir)
 
 
 def test_cancel_saves_a_checkpoint_and_resume_continues(runs: Path) -> None:
@@ -215,3 +223,9 @@ def test_log_tail_shows_a_redrawn_progress_bar_once_in_its_latest_state(tmp_path
     (tmp_path / LOG_FILE).write_text("start\ntraining: 0/100\rtraining: 50/100\rtraining: 100/100\r\ndone\n")
     assert log_tail(tmp_path).splitlines() == ["start", "training: 100/100", "done"]
     assert log_tail(tmp_path, 1) == "done"
+    (tmp_path / LOG_FILE).write_text(
+        "Training SAE:   0%|          | 0/120000 [00:00<?, ?it/s]\rTraining SAE:   0%|          | 0/120000"
+        " [00:19<?, ?it/s]\nProgress: trained 120,000 of 120,000 tokens (100%) in 29 steps\ndone: sae\n"
+    )
+    assert log_tail(tmp_path).splitlines() == ["Progress: trained 120,000 of 120,000 tokens (100%) in 29 steps",
+                                               "done: sae"]  # fmt: skip

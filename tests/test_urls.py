@@ -109,7 +109,6 @@ def test_sparsity_link_recomputes_the_same_numbers() -> None:
     assert param(at, "computed") == "1" and param(at, "prompts") == "6"
 
 
-
 def source_picker() -> None:
     """The sidebar's source widgets as app.py draws them, with what they chose written to the URL."""
     import streamlit as st
