@@ -2,12 +2,21 @@
 
     python benchmarks/saedashboard.py --dashboard-python /path/to/venv/bin/python [--n-tokens 32768]
 
-SAEDashboard pins versions of transformers, transformer-lens and datasets that this project does not
-use, so it lives in its own virtual environment (`python -m venv --system-site-packages VENV &&
-VENV/bin/pip install sae-dashboard torch==2.13.0`); this script runs its half there, in a child
-process, on token rows it saves to a temporary file. Both halves load the demo model and SAE from
-the bundle, run on the CPU in float32, and time only the computation (models loaded and warmed up
-first). SAEDashboard is timed for 64 features and for all of them; this project always computes
+SAEDashboard pins versions of transformers (< 4.57), transformer-lens (< 3) and datasets (< 4) that
+this project does not use, so it lives in its own virtual environment (see `--help` for the recipe);
+this script runs its half there, in a child process. This side saves the token rows, the demo model
+(config, weights, tokenizer) and the SAE (SAE-Lens' `save_model`) to a temporary folder; the child
+rebuilds them with its own TransformerLens and SAE-Lens. Both run on the CPU in float32 and time only
+the computation (models loaded first).
+
+The venv (SAEDashboard's `decode-clt` dependency pulls CUDA builds of torchvision and torchaudio, and
+is only used for cross-layer transcoders, so it is left out):
+
+    python -m venv VENV && VENV/bin/pip install torch==2.13.0
+    VENV/bin/pip install --no-deps sae-dashboard==0.8.0
+    VENV/bin/pip install torch==2.13.0 "transformer-lens<3" "transformers<4.57" "datasets<4" \
+        "safetensors<0.5" "sae-lens>=6.8,<7" dataclasses-json eindex-callum einops "jaxtyping<0.3" \
+        matplotlib "rich<14" "typer<0.13" SAEDashboard is timed for 64 features and for all of them; this project always computes
 all features at once.
 """
 
@@ -43,23 +52,51 @@ def time_explorer(sae: str, rows_path: Path, repeats: int) -> dict[str, float]:
     return {"all_features_s": best, "d_sae": explorer.sae.d_sae}
 
 
-def time_dashboard(sae: str, rows_path: Path, n_features: list[int]) -> dict[str, float]:
-    """SAEDashboard's SaeVisRunner over the saved rows, for the first n features (runs in its own venv)."""
-    from sae_dashboard.sae_vis_data import SaeVisConfig
-    from sae_dashboard.sae_vis_runner import SaeVisRunner
+def save_for_dashboard(sae: str, folder: Path) -> None:
+    """Write the model (config, weights, tokenizer) and the SAE in forms SAEDashboard's own stack reads.
 
+    Its venv has other versions of TransformerLens and SAE-Lens, so the child process rebuilds the model
+    from a plain config and state dict, and loads the SAE with its own `SAE.load_from_disk`.
+    """
     from explorer.loading import load_explorer
 
     explorer = load_explorer(sae, device="cpu", dtype="float32")
+    config = {k: (str(v) if isinstance(v, torch.dtype | torch.device) else v)
+              for k, v in explorer.model.cfg.to_dict().items()}  # fmt: skip
+    (folder / "model_config.json").write_text(json.dumps(config, default=str))
+    torch.save(explorer.model.state_dict(), folder / "model.pt")
+    explorer.model.tokenizer.save_pretrained(str(folder / "tokenizer"))
+    explorer.sae.sae.save_model(str(folder / "sae"))
+    (folder / "hook.txt").write_text(explorer.hook_name)
+
+
+def time_dashboard(folder: Path, rows_path: Path, n_features: list[int]) -> dict[str, float]:
+    """SAEDashboard's SaeVisRunner over the saved rows, for the first n features (runs in its own venv)."""
+    import dataclasses
+
+    from sae_dashboard.sae_vis_data import SaeVisConfig
+    from sae_dashboard.sae_vis_runner import SaeVisRunner
+    from sae_lens import SAE, HookedSAETransformer
+    from transformer_lens import HookedTransformerConfig
+    from transformers import AutoTokenizer
+
+    saved = json.loads((folder / "model_config.json").read_text())
+    known = {f.name for f in dataclasses.fields(HookedTransformerConfig)}
+    config = {k: v for k, v in saved.items() if k in known and k not in ("dtype", "device", "n_params")}
+    cfg = HookedTransformerConfig(**config, dtype=torch.float32, device="cpu")
+    model = HookedSAETransformer(cfg, tokenizer=AutoTokenizer.from_pretrained(str(folder / "tokenizer")))
+    model.load_state_dict(torch.load(folder / "model.pt"), strict=False)
+    model.eval()
+    sae = SAE.load_from_disk(str(folder / "sae"), device="cpu")
     rows = torch.load(rows_path)
-    result: dict[str, float] = {}
+    result: dict[str, float] = {"d_sae": sae.cfg.d_sae}
     for n in n_features:
         config = SaeVisConfig(
-            hook_point=explorer.hook_name, features=list(range(n)), minibatch_size_features=64,
+            hook_point=(folder / "hook.txt").read_text(), features=list(range(n)), minibatch_size_features=64,
             minibatch_size_tokens=64, device="cpu", dtype="float32", verbose=False,
         )  # fmt: skip
         start = time.perf_counter()
-        SaeVisRunner(config).run(encoder=explorer.sae.sae, model=explorer.model, tokens=rows)
+        SaeVisRunner(config).run(encoder=sae, model=model, tokens=rows)
         result[f"{n}_features_s"] = time.perf_counter() - start
     return result
 
@@ -76,10 +113,8 @@ def main() -> None:
     parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side == "dashboard":
-        d_sae = json.loads((ROOT / "explorer/demo/bundle/manifest.json").read_text())["saes"][
-            args.sae.split(":")[1]
-        ]["d_sae"]
-        print(json.dumps(time_dashboard(args.sae, args.rows, [64, d_sae])))
+        d_sae = json.loads((args.rows.parent / "sae" / "cfg.json").read_text())["d_sae"]
+        print(json.dumps(time_dashboard(args.rows.parent, args.rows, [64, d_sae])))
         return
     from explorer.loading import load_explorer
     from explorer.stats_cache import sample_rows
@@ -92,6 +127,7 @@ def main() -> None:
         ours = time_explorer(args.sae, rows_path, args.repeats)
         theirs: dict[str, float] = {}
         if args.dashboard_python:
+            save_for_dashboard(args.sae, Path(tmp))
             child = subprocess.run(
                 [args.dashboard_python, __file__, "--side", "dashboard", "--sae", args.sae, "--rows", str(rows_path)],
                 capture_output=True, text=True, check=True,

@@ -1,4 +1,9 @@
-"""The command line prints JSON on success and one clear line (exit 2, no traceback) on user errors."""
+"""The command line prints JSON on success and one clear line (exit 2, no traceback) on user errors.
+
+Most commands run in this process through `explorer.__main__.main` (importing SAE-Lens costs a fresh
+process about 12 s here); `run_process` runs `python -m explorer` for real where the process itself is
+what is tested: JSON on stdout alone, exit status 2 without a traceback, the same text in two processes.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,21 +33,41 @@ INFO_KEYS = {
 }
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_process(*args: str, env: dict[str, str] | None = None) -> CliResult:
     """Run `python -m explorer ARGS` in a fresh process, offline."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "explorer", *args],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
+    done = subprocess.run(
+        [sys.executable, "-m", "explorer", *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
         timeout=300,
-    )
+    )  # fmt: skip
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture()
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """`python -m explorer ARGS` run in this process (same entry point, stdout and stderr captured)."""
+    from explorer.__main__ import main
+
+    def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
+        for name, value in {"HF_HUB_OFFLINE": "1", **(env or {})}.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
 
 
 def test_info_demo() -> None:
-    result = run_cli("info", "--sae", "demo", "--device", "cpu")
+    result = run_process("info", "--sae", "demo", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert set(info) >= INFO_KEYS
@@ -49,7 +76,7 @@ def test_info_demo() -> None:
     assert Path(info["sae_path"]).is_dir() and Path(info["model_path"]).is_dir()
 
 
-def test_info_saved_directory_and_overrides(saved_sae_dir: Path) -> None:
+def test_info_saved_directory_and_overrides(saved_sae_dir: Path, run_cli: Callable[..., CliResult]) -> None:
     result = run_cli("info", "--sae", str(saved_sae_dir), "--device", "cpu", "--dtype", "bfloat16")
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
@@ -67,8 +94,11 @@ def test_info_saved_directory_and_overrides(saved_sae_dir: Path) -> None:
         (["--sae", "gpt2-small-res-jb:blocks.8.hook_resid_pre"], "Hub is unreachable"),
     ],
 )
-def test_info_errors_are_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
-    result = run_cli("info", *args, env={"HF_HOME": str(tmp_path)})
+def test_info_errors_are_one_clear_line(
+    args: list[str], message: str, tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    hub = "Hub" in message  # huggingface_hub reads HF_HOME when imported: a fresh process with an empty one
+    result = (run_process if hub else run_cli)("info", *args, env={"HF_HOME": str(tmp_path)})
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -76,7 +106,7 @@ def test_info_errors_are_one_clear_line(args: list[str], message: str, tmp_path:
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] != []
 
 
-def test_releases_lists_demo_and_pretrained() -> None:
+def test_releases_lists_demo_and_pretrained(run_cli: Callable[..., CliResult]) -> None:
     result = run_cli("releases")
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
@@ -84,7 +114,7 @@ def test_releases_lists_demo_and_pretrained() -> None:
     assert listing["demo"][0].startswith("demo:")
 
 
-def test_prompt_command_matches_the_library(demo) -> None:  # noqa: ANN001
+def test_prompt_command_matches_the_library(demo, run_cli: Callable[..., CliResult]) -> None:  # noqa: ANN001
     from explorer.activations import analyze_prompt, top_features
 
     text = "Once upon a time, there was a little girl named Lily."
@@ -101,7 +131,7 @@ def test_prompt_command_matches_the_library(demo) -> None:  # noqa: ANN001
     assert len(out["per_token"]) == len(out["tokens"])
 
 
-def test_metrics_command(tmp_path: Path) -> None:
+def test_metrics_command(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
     text_file = tmp_path / "docs.txt"
     text_file.write_text("Tom had a red ball. He was happy.\nMia saw a cat in the garden.\n" * 40)
     result = run_cli(
@@ -118,7 +148,7 @@ def test_metrics_command(tmp_path: Path) -> None:
     assert out["n_prompts"] == 4
 
 
-def test_metrics_command_bad_dataset(tmp_path: Path) -> None:
+def test_metrics_command_bad_dataset(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
     result = run_cli("metrics", "--sae", "demo", "--dataset", str(tmp_path / "missing.jsonl"))
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
     (tmp_path / "nums.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
@@ -126,17 +156,17 @@ def test_metrics_command_bad_dataset(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no text column" in result.stderr
 
 
-def test_generate_command_is_reproducible() -> None:
+def test_generate_command_is_reproducible(run_cli: Callable[..., CliResult]) -> None:
     args = ("generate", "--sae", "demo", "--device", "cpu", "--text", "Once upon a time", "--max-new-tokens", "10",
             "--seed", "7")  # fmt: skip
-    first, second = run_cli(*args), run_cli(*args)
+    first, second = run_process(*args), run_cli(*args)  # the same text in another process
     assert first.returncode == 0, first.stderr
     out = json.loads(first.stdout)
     assert out == json.loads(second.stdout)
     assert {"base", "with_sae", "loss"} <= set(out) and out["loss"]["ce_loss_recovered"] is not None
 
 
-def test_stats_then_feature_reuses_the_cache(tmp_path: Path) -> None:
+def test_stats_then_feature_reuses_the_cache(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
     env = {"SAE_EXPLORER_CACHE": str(tmp_path)}
     first = run_cli("stats", "--sae", "demo", "--device", "cpu", "--n-tokens", "4096", env=env)
     assert first.returncode == 0, first.stderr
@@ -162,7 +192,7 @@ def test_stats_then_feature_reuses_the_cache(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "out of range" in bad.stderr
 
 
-def test_train_runs_and_cancel_commands(tmp_path: Path) -> None:
+def test_train_runs_and_cancel_commands(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
     env = {"SAE_EXPLORER_RUNS": str(tmp_path)}
     spec = json.loads((ROOT / "examples" / "train-demo.json").read_text())
     spec.update(training_tokens=40_960, d_sae=256, sparsity=16, lr_warm_up_steps=2, lr_decay_steps=2)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -115,14 +113,14 @@ def test_compare_page_on_the_two_demo_saes() -> None:
     assert len(at.get("plotly_chart")) == 2
 
 
-def test_cli_compare() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "explorer", "compare", "--sae", "demo:mlp0-standard", "--other", "demo:resid1-topk",
-         "--feature", "3", "--n-prompts", "4", "--no-loss", "--device", "cpu"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
+def test_cli_compare(capsys: pytest.CaptureFixture[str]) -> None:
+    from explorer.__main__ import main
+
+    code = main(["compare", "--sae", "demo:mlp0-standard", "--other", "demo:resid1-topk", "--feature", "3",
+                 "--n-prompts", "4", "--no-loss", "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    result = json.loads(out.out)
     assert result["b"]["metrics"]["l0"] == pytest.approx(32.0)
     assert result["a"]["hook_name"] == "blocks.0.hook_mlp_out"
     assert len(result["nearest_by_decoder"]) == 10 and len(result["nearest_by_correlation"]) == 10

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -116,20 +114,18 @@ def test_bad_steering_input_is_a_clear_error(demo: Explorer) -> None:
         steer_generate(demo, "  ", [FeatureSteer(1, 1.0)])
 
 
-def test_cli_steer_prints_both_texts() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "explorer", "steer", "--sae", "demo", "--text", PROMPT, "--feature", "12:8",
-         "--feature", "40:-2", "--ablate", "7", "--max-new-tokens", "10", "--device", "cpu"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
+def test_cli_steer_prints_both_texts(capsys: pytest.CaptureFixture[str]) -> None:
+    from explorer.__main__ import main
+
+    code = main(["steer", "--sae", "demo", "--text", PROMPT, "--feature", "12:8", "--feature", "40:-2", "--ablate",
+                 "7", "--max-new-tokens", "10", "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    result = json.loads(out.out)
     assert result["prompt"] == PROMPT and result["default"] and result["steered"]
     assert [s["feature"] for s in result["steers"]] == [12, 40, 7]
     assert result["steers"][2]["mode"] == "ablate"
-    bad = subprocess.run(
-        [sys.executable, "-m", "explorer", "steer", "--sae", "demo", "--text", "hi", "--feature", "12"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert "error: '12' has no value." in bad.stderr
+    code = main(["steer", "--sae", "demo", "--text", "hi", "--feature", "12"])
+    bad = capsys.readouterr()
+    assert code == 2 and "Traceback" not in bad.err and bad.out == ""
+    assert "error: '12' has no value." in bad.err

@@ -91,19 +91,21 @@ def test_concept_features_are_meaningful(name: str, model, heldout) -> None:  # 
     features, so a single feature rarely covers a whole category; see the README's table.
     """
     loaded = load_sae(f"demo:{name}")
+    concepts = QUALITY["saes"][name]["concepts"]
+    counts = {concept: torch.zeros(3, dtype=torch.long) for concept in concepts}  # true pos, fired, labelled
+    total = 0
+    for story in heldout:
+        ids, labels = story_tokens_and_labels(story, model.tokenizer, 128)
+        with torch.no_grad():
+            _, cache = model.run_with_cache(torch.tensor([ids]), names_filter=[loaded.hook_name])
+            acts = loaded.sae.encode(cache[loaded.hook_name])[0, 1:]  # [pos, d_sae], BOS excluded
+        total += acts.shape[0]
+        for concept, match in concepts.items():
+            fires = acts[:, match["feature"]] > 0
+            labelled = torch.tensor(labels[concept][1:], dtype=torch.bool)
+            counts[concept] += torch.stack([(fires & labelled).sum(), fires.sum(), labelled.sum()])
     good = []
-    for concept, match in QUALITY["saes"][name]["concepts"].items():
-        true_pos = fired = labelled = total = 0
-        for story in heldout:
-            ids, labels = story_tokens_and_labels(story, model.tokenizer, 128)
-            with torch.no_grad():
-                _, cache = model.run_with_cache(torch.tensor([ids]), names_filter=[loaded.hook_name])
-                fires = loaded.sae.encode(cache[loaded.hook_name])[0, :, match["feature"]] > 0
-            for position in range(1, len(ids)):  # BOS excluded
-                true_pos += int(fires[position] and labels[concept][position])
-                fired += int(fires[position])
-                labelled += int(labels[concept][position])
-                total += 1
+    for concept, (true_pos, fired, labelled) in ((c, n.tolist()) for c, n in counts.items()):
         precision, recall = true_pos / max(fired, 1), true_pos / max(labelled, 1)
         f1 = 2 * precision * recall / max(precision + recall, 1e-9)
         if f1 >= 0.45 and precision >= min(20 * labelled / total, 0.5):
