@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import torch
 
@@ -71,28 +72,25 @@ def activation_heatmap(tokens: Sequence[str], acts: torch.Tensor, features: Sequ
     Plotly heatmaps report no click selection to Streamlit, so each cell also carries an invisible
     scatter point whose customdata is the cell's feature: a click on a cell selects that point.
     """
-    z = acts[:, list(features)].T.tolist()  # [n_features, pos]
-    x_labels = [token_label(i, t) for i, t in enumerate(tokens)]
-    y_labels = [f"f{f}" for f in features]
-    cells = [
-        (x, y, f, row[i])
-        for y, f, row in zip(y_labels, features, z, strict=True)
-        for i, x in enumerate(x_labels)
-    ]
+    z = acts[:, list(features)].T.float().numpy()  # [n_features, pos]; arrays keep Plotly's validation cheap
+    x_labels = np.array([token_label(i, t) for i, t in enumerate(tokens)], dtype=object)
+    y_labels = np.array([f"f{f}" for f in features], dtype=object)
+    n_features, n_tokens = z.shape
     fig = go.Figure(
         [
             go.Heatmap(
                 z=z, x=x_labels, y=y_labels, colorscale="Reds", zmin=0, hoverinfo="skip",
                 colorbar={"title": {"text": "activation"}},
             ),
-            go.Scatter(
-                x=[c[0] for c in cells], y=[c[1] for c in cells], customdata=[c[2] for c in cells],
-                text=[f"{c[3]:.3f}" for c in cells], mode="markers", showlegend=False,
+            go.Scatter(  # one point per cell, row by row
+                x=np.tile(x_labels, n_features), y=np.repeat(y_labels, n_tokens),
+                customdata=np.repeat(np.asarray(features, dtype=np.int64), n_tokens),
+                text=np.char.mod("%.3f", z.reshape(-1)).astype(object), mode="markers", showlegend=False,
                 marker={"symbol": "square", "size": 16, "opacity": 0},
                 selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
                 hovertemplate="token %{x}<br>feature %{customdata}<br>activation %{text}"
                 "<br>click to open its dashboard<extra></extra>",
-            ),
+            ) if n_features else go.Scatter(),
         ]
     )  # fmt: skip
     fig.update_layout(

@@ -11,8 +11,10 @@ import streamlit as st
 from explorer.activations import DEFAULT_PROMPT, PromptAnalysis, analyze_prompt, default_prepend_bos
 from explorer.devices import resolve_device, resolve_dtype
 from explorer.errors import ExplorerError
-from explorer.generation import GenerationSettings
+from explorer.features import LogitEffect, direct_logit_effects
+from explorer.generation import GenerationSettings, LossComparison, compare_loss
 from explorer.loading import Explorer, assemble, model_request
+from explorer.logits import LogitView, subset_logit_view
 from explorer.models import LoadedModel, load_model
 from explorer.paths import confine_paths
 from explorer.sae_loading import LoadedSAE, load_sae
@@ -150,6 +152,48 @@ def summary_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
 def cached_analysis(_explorer: Explorer, key: str, text: str, prepend_bos: bool) -> PromptAnalysis:  # noqa: ARG001
     """`analyze_prompt`, cached per (loaded model + SAE, text, prepend_bos)."""
     return analyze_prompt(_explorer, text, prepend_bos)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_logit_view(
+    _explorer: Explorer,
+    key: str,
+    text: str,
+    features: tuple[int, ...],
+    position: int,
+    prepend_bos: bool,  # noqa: ARG001
+) -> LogitView:
+    """`subset_logit_view`, cached per (model + SAE, text, features, position, prepend_bos): a page switch
+    back to the page redraws it without three forward passes."""
+    return subset_logit_view(_explorer, text, list(features), position=position, prepend_bos=prepend_bos)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_loss(_explorer: Explorer, key: str, text: str, prepend_bos: bool | None) -> LossComparison:  # noqa: ARG001
+    """`compare_loss`, cached per (model + SAE, text, prepend_bos)."""
+    return compare_loss(_explorer, text, prepend_bos)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_logit_effects(
+    _explorer: Explorer, key: str, features: tuple[int, ...], n: int
+) -> list[LogitEffect]:  # noqa: ARG001
+    """`direct_logit_effects`, cached per (model + SAE, features, n)."""
+    return direct_logit_effects(_explorer, list(features), n=n)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _figure_for(key: tuple[Any, ...], _build: Callable[[], Any]) -> Any:  # noqa: ARG001
+    return _build()
+
+
+def cached_figure(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """The figure `build()` makes, built once per `key` (which must name everything it depends on).
+
+    Kept as one shared object (`cache_resource`) rather than pickled per read (`cache_data`): unpickling
+    a Plotly figure re-validates it, which costs as much as building it. Nothing mutates a drawn figure.
+    """
+    return _figure_for(key, build)
 
 
 def prompt_analysis(explorer: Explorer, text: str, prepend_bos: bool) -> PromptAnalysis:

@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from explorer.errors import ExplorerError
-from explorer.generation import check_answer, compare_loss, generate_pair
+from explorer.generation import check_answer, generate_pair
 from explorer.logits import parse_feature_ids
 from explorer.plots import loss_difference_chart
 from explorer.ui import (
+    cached_figure,
+    cached_loss,
     continuations_side_by_side,
     current_explorer,
     generation_settings_inputs,
@@ -69,7 +71,7 @@ if current and pair is not None:
 
 st.subheader("Next-token loss on the prompt")
 try:
-    loss = compare_loss(explorer, text, prepend_bos)
+    loss = cached_loss(explorer, explorer.key, text, prepend_bos)
 except ExplorerError as error:
     show_error(error)
     st.stop()
@@ -88,7 +90,11 @@ st.caption(
     "Mean next-token cross-entropy (nats) over the prompt. CE loss recovered = (zero − recon) / (zero − orig): "
     "1 means the SAE preserves the model's loss, 0 means it is no better than zeroing the hook."
 )
-st.plotly_chart(loss_difference_chart(loss.tokens.strings, loss.loss_orig, loss.loss_recon), width="stretch")
+loss_chart = cached_figure(
+    ("loss_difference", explorer.key, text, prepend_bos),
+    lambda: loss_difference_chart(loss.tokens.strings, loss.loss_orig, loss.loss_recon),
+)
+st.plotly_chart(loss_chart, width="stretch")
 
 st.subheader("Answer check")
 st.caption(

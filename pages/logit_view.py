@@ -6,10 +6,16 @@ import pandas as pd
 import streamlit as st
 
 from explorer.errors import ExplorerError
-from explorer.features import direct_logit_effects
-from explorer.logits import choose_features, parse_feature_ids, subset_logit_view
+from explorer.logits import choose_features, parse_feature_ids
 from explorer.plots import probability_bars, token_label
-from explorer.ui import current_explorer, prompt_section, show_error
+from explorer.ui import (
+    cached_figure,
+    cached_logit_effects,
+    cached_logit_view,
+    current_explorer,
+    prompt_section,
+    show_error,
+)
 
 st.title("Feature-subset logits")
 st.caption(
@@ -47,8 +53,8 @@ st.caption(
     f"{len(features)} features: {', '.join(map(str, features[:40]))}{' …' if len(features) > 40 else ''}"
 )
 
-view = subset_logit_view(
-    explorer, analysis.tokens.text, features, position=position, prepend_bos=analysis.tokens.prepend_bos
+view = cached_logit_view(
+    explorer, explorer.key, analysis.tokens.text, tuple(features), position, analysis.tokens.prepend_bos
 )
 columns = st.columns(3)
 for column, (title, dist) in zip(
@@ -56,16 +62,18 @@ for column, (title, dist) in zip(
     [("Model alone", view.base), ("Full SAE", view.full_sae), ("Chosen features only", view.subset)],
     strict=True,
 ):
-    column.plotly_chart(
-        probability_bars([t.token for t in dist], [t.probability for t in dist], title),
-        width="stretch",
-    )
+    bars = cached_figure(
+        ("probability_bars", explorer.key, analysis.tokens.text, analysis.tokens.prepend_bos, tuple(features),
+         position, title),
+        lambda dist=dist, title=title: probability_bars([t.token for t in dist], [t.probability for t in dist], title),
+    )  # fmt: skip
+    column.plotly_chart(bars, width="stretch")
 
 st.subheader("Direct logit effect of each chosen feature")
 st.caption(
     "W_dec[f] @ W_U: the tokens each feature's decoder direction most promotes and suppresses. The final LayerNorm is not applied."
 )
-effects = direct_logit_effects(explorer, features[:50], n=8)
+effects = cached_logit_effects(explorer, explorer.key, tuple(features[:50]), 8)
 st.dataframe(
     pd.DataFrame(
         [

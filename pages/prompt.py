@@ -8,6 +8,7 @@ import streamlit as st
 from explorer.activations import aggregate_activations, top_features
 from explorer.plots import activation_heatmap, token_label, tokens_html
 from explorer.ui import (
+    cached_figure,
     colour_by_feature,
     colour_by_key,
     current_explorer,
@@ -42,7 +43,11 @@ st.subheader("Tokens × top features")
 n_heat = st.slider("Features in the heatmap (highest max activation over the prompt)", 5, 50, 15)
 heat_features = [f.feature for f in top_features(aggregate_activations(analysis, "max"), n_heat)]
 if heat_features:
-    feature_chart(activation_heatmap(tokens, analysis.acts, heat_features), key="heatmap", width="stretch")
+    heatmap = cached_figure(
+        ("heatmap", explorer.key, analysis.tokens.text, analysis.tokens.prepend_bos, tuple(heat_features)),
+        lambda: activation_heatmap(tokens, analysis.acts, heat_features),
+    )
+    feature_chart(heatmap, key="heatmap", width="stretch")
     st.caption("Click a cell to open that feature's dashboard.")
 else:
     st.info("No feature fires on this prompt.")

@@ -6,10 +6,17 @@ import pandas as pd
 import streamlit as st
 
 from explorer.activations import aggregate_activations, top_features
-from explorer.features import density_from_file, direct_logit_effects, neuronpedia_url
+from explorer.features import density_from_file, neuronpedia_url
 from explorer.formats import DENSITY_COLUMN_FORMAT
 from explorer.plots import token_label
-from explorer.ui import current_explorer, feature_table, prompt_section, share_value, url_value
+from explorer.ui import (
+    cached_logit_effects,
+    current_explorer,
+    feature_table,
+    prompt_section,
+    share_value,
+    url_value,
+)
 
 MODES = {
     "Last token": "last",
@@ -54,7 +61,9 @@ if not top:
     st.stop()
 
 density = density_from_file(explorer)
-effects = {e.feature: e for e in direct_logit_effects(explorer, [f.feature for f in top], n=5)}
+effects = {
+    e.feature: e for e in cached_logit_effects(explorer, explorer.key, tuple(f.feature for f in top), 5)
+}
 column = "firing positions" if mode == "count" else "activation"
 rows = []
 for f in top:
