@@ -43,11 +43,11 @@ def time_explorer(sae: str, rows_path: Path, repeats: int) -> dict[str, float]:
 
     explorer = load_explorer(sae, device="cpu", dtype="float32")
     rows = torch.load(rows_path)
-    compute_feature_stats(explorer, rows[:16], batch_size=16)  # warm-up
+    compute_feature_stats(explorer, rows[:64])  # warm-up
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        compute_feature_stats(explorer, rows, batch_size=16)
+        compute_feature_stats(explorer, rows)  # the batch size the app uses
         best = min(best, time.perf_counter() - start)
     return {"all_features_s": best, "d_sae": explorer.sae.d_sae}
 
@@ -65,7 +65,13 @@ def save_for_dashboard(sae: str, folder: Path) -> None:
               for k, v in explorer.model.cfg.to_dict().items()}  # fmt: skip
     (folder / "model_config.json").write_text(json.dumps(config, default=str))
     torch.save(explorer.model.state_dict(), folder / "model.pt")
-    explorer.model.tokenizer.save_pretrained(str(folder / "tokenizer"))
+    tokenizer = explorer.model.tokenizer
+    tokenizer.backend_tokenizer.save(
+        str(folder / "tokenizer.json")
+    )  # plain `tokenizers` JSON: any version reads it
+    (folder / "special_tokens.json").write_text(json.dumps(
+        {"bos_token": tokenizer.bos_token, "eos_token": tokenizer.eos_token, "pad_token": tokenizer.pad_token}
+    ))  # fmt: skip
     explorer.sae.sae.save_model(str(folder / "sae"))
     (folder / "hook.txt").write_text(explorer.hook_name)
 
@@ -78,14 +84,25 @@ def time_dashboard(folder: Path, rows_path: Path, n_features: list[int]) -> dict
     from sae_dashboard.sae_vis_runner import SaeVisRunner
     from sae_lens import SAE, HookedSAETransformer
     from transformer_lens import HookedTransformerConfig
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     saved = json.loads((folder / "model_config.json").read_text())
     known = {f.name for f in dataclasses.fields(HookedTransformerConfig)}
     config = {k: v for k, v in saved.items() if k in known and k not in ("dtype", "device", "n_params")}
     cfg = HookedTransformerConfig(**config, dtype=torch.float32, device="cpu")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(folder / "tokenizer.json"),
+        **json.loads((folder / "special_tokens.json").read_text()),
+    )
+    tokenizer.save_pretrained(str(folder / "tokenizer"))  # TransformerLens 2 reloads it by name_or_path
     model = HookedSAETransformer(cfg, tokenizer=AutoTokenizer.from_pretrained(str(folder / "tokenizer")))
-    model.load_state_dict(torch.load(folder / "model.pt"), strict=False)
+    own = model.state_dict()
+    saved_weights = {
+        k: v for k, v in torch.load(folder / "model.pt").items() if k in own and v.shape == own[k].shape
+    }
+    missing = {name for name, _ in model.named_parameters()} - set(saved_weights)
+    assert not missing, f"weights the saved model lacks: {sorted(missing)[:5]}"  # buffers (masks) are rebuilt
+    model.load_state_dict(saved_weights, strict=False)
     model.eval()
     sae = SAE.load_from_disk(str(folder / "sae"), device="cpu")
     rows = torch.load(rows_path)
@@ -130,8 +147,10 @@ def main() -> None:
             save_for_dashboard(args.sae, Path(tmp))
             child = subprocess.run(
                 [args.dashboard_python, __file__, "--side", "dashboard", "--sae", args.sae, "--rows", str(rows_path)],
-                capture_output=True, text=True, check=True,
+                capture_output=True, text=True,
             )  # fmt: skip
+            if child.returncode != 0:
+                sys.exit(f"the SAEDashboard side failed:\n{child.stderr[-3000:]}")
             theirs = json.loads(child.stdout.strip().splitlines()[-1])
     all_key = f"{ours['d_sae']}_features_s"
     print(f"{rows.numel():,} tokens ({rows.shape[0]} rows of {rows.shape[1]}), {args.sae}, CPU, float32")
