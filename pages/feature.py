@@ -36,20 +36,21 @@ try:
 except (ValueError, ExplorerError):
     st.warning(f"`?feature={requested}` is not a feature of this SAE (0..{d_sae - 1}); showing feature 0.")
     initial = 0
-pick, *actions = st.columns([2, 2, 2, 2, 2], vertical_alignment="bottom")
+pick, actions = st.columns([1, 4], vertical_alignment="bottom")
 feature = int(pick.number_input("Feature", 0, d_sae - 1, initial, key="feature_id"))
 share_value("feature", feature)
-if actions[0].button("Colour the prompt by it", icon=":material/text_fields:", width="stretch"):
-    open_feature(feature, "prompt")
-if actions[1].button("Steer with it", icon=":material/tune:", width="stretch"):
-    open_feature(feature, "steering", steer=format_steers([FeatureSteer(feature, 8.0)]))
-if actions[2].button("Compare with another SAE", icon=":material/compare_arrows:", width="stretch"):
-    open_feature(feature, "compare")
-url = neuronpedia_url(explorer, feature)
-if url:
-    actions[3].link_button("Neuronpedia", url, icon=":material/open_in_new:", width="stretch")
-else:
-    actions[3].caption("No Neuronpedia id for this SAE.")
+with actions.container(horizontal=True, vertical_alignment="center"):  # whole labels, wrapped when narrow
+    if st.button("Colour the prompt by it", icon=":material/text_fields:", width="content"):
+        open_feature(feature, "prompt")
+    if st.button("Steer with it", icon=":material/tune:", width="content"):
+        open_feature(feature, "steering", steer=format_steers([FeatureSteer(feature, 8.0)]))
+    if st.button("Compare with another SAE", icon=":material/compare_arrows:", width="content"):
+        open_feature(feature, "compare")
+    url = neuronpedia_url(explorer, feature)
+    if url:
+        st.link_button("Neuronpedia", url, icon=":material/open_in_new:", width="content")
+    else:
+        st.caption("No Neuronpedia id for this SAE.")
 
 # Weight-based views need no statistics: shown at once.
 left, right = st.columns(2)

@@ -73,8 +73,8 @@ for f in top:
             column: f.activation,
             "density": None if density is None else 100 * float(density[f.feature]),
             "promotes": " ".join(repr(t) for t in effects[f.feature].top_tokens),
-            "neuronpedia": neuronpedia_url(explorer, f.feature),
         }
+        | ({"neuronpedia": neuronpedia_url(explorer, f.feature)} if explorer.sae.neuronpedia_id else {})
     )
 feature_table(
     pd.DataFrame(rows),
