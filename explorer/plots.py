@@ -28,10 +28,12 @@ def tokens_html(
     max_value: float | None = None,
     label: str = "",
     one_line: bool = False,
+    marked: int | None = None,
 ) -> str:
     """Tokens as inline spans whose background shows each value (hover: the value).
 
-    With `one_line`, a newline inside a token is shown as '↵' without breaking the line.
+    With `one_line`, a newline inside a token is shown as '↵' without breaking the line; the token at
+    position `marked` (an example's own token) is outlined.
     """
     top = max_value if max_value and max_value > 0 else max([v for v in values if v > 0], default=1.0)
     spans = []
@@ -39,8 +41,9 @@ def tokens_html(
         alpha = 0.0 if value <= 0 else min(1.0, value / top)
         title = html.escape(f"{position}: {token!r} {label} {value:.3f}".strip(), quote=True)
         text = html.escape(token).replace("\n", "↵" if one_line else "↵<br>")
+        outline = "outline: 1.5px solid #8b0000; " if position == marked else ""
         spans.append(
-            f'<span title="{title}" style="background: rgba(255, 99, 71, {alpha:.2f}); '
+            f'<span title="{title}" style="background: rgba(255, 99, 71, {alpha:.2f}); {outline}'
             f'border-radius: 3px; padding: 1px 0; white-space: pre{"" if one_line else "-wrap"};">{text}</span>'
         )
     wrap = "white-space: nowrap; overflow-x: auto; " if one_line else ""
@@ -52,16 +55,19 @@ def tokens_html(
 
 
 def examples_html(
-    rows: Sequence[tuple[Sequence[str], Sequence[float]]], max_value: float | None, label: str = ""
+    rows: Sequence[tuple[Sequence[str], Sequence[float], float, int]],
+    max_value: float | None,
+    label: str = "",
 ) -> str:
-    """Token rows (tokens, values) on a shared colour scale: one compact line each, led by its max value."""
+    """Examples (tokens, values, the example's activation, its position) on a shared colour scale: one
+    compact line each, led by the example's own activation, with its token outlined."""
     body = "".join(
         '<div style="display: flex; gap: 0.6em; align-items: baseline; border-bottom: 1px solid #eee;">'
         f'<span style="min-width: 3.5em; text-align: right; font-weight: 600; font-variant-numeric: tabular-nums;">'
-        f"{max(values, default=0.0):.2f}</span>"
-        f'<div style="min-width: 0; flex: 1;">{tokens_html(tokens, values, max_value, label, one_line=True)}</div>'
+        f"{value:.2f}</span>"
+        f'<div style="min-width: 0; flex: 1;">{tokens_html(tokens, values, max_value, label, True, position)}</div>'
         "</div>"
-        for tokens, values in rows
+        for tokens, values, value, position in rows
     )
     return f"<div>{body}</div>"
 

@@ -123,7 +123,8 @@ st.subheader("Max-activating examples")
 examples = top_examples(stats, explorer, feature)
 if not examples:
     st.caption("No examples: the feature never fired on the sample.")
-st.html(examples_html([(e.tokens, e.activations) for e in examples], max_act, f"f{feature}"))
+st.html(examples_html([(e.tokens, e.activations, e.max_activation, e.position) for e in examples], max_act,
+                      f"f{feature}"))  # fmt: skip
 
 left, right = st.columns([2, 3])
 centres, counts = histogram(stats, feature)
@@ -135,7 +136,8 @@ with right:
     st.markdown("**Examples by activation quantile**")
     for label, band in quantile_examples(stats, explorer, feature):
         st.markdown(label)
-        st.html(examples_html([(e.tokens, e.activations) for e in band], max_act, f"f{feature}"))
+        rows = [(e.tokens, e.activations, e.max_activation, e.position) for e in band]
+        st.html(examples_html(rows, max_act, f"f{feature}"))
 
 st.subheader("Run it on my text")
 own_text = st.text_area(

@@ -48,3 +48,14 @@ def test_every_heatmap_cell_carries_its_feature_for_a_click() -> None:
     assert clicked_point_feature({"customdata": 3, "y": "f7"}) == 3
     assert clicked_point_feature({"customdata": [3], "y": "f7"}) == 3
     assert clicked_point_feature({"y": "f7"}) == 7
+
+
+def test_an_example_line_leads_with_its_own_activation_and_outlines_its_token() -> None:
+    from explorer.plots import examples_html
+
+    # The window holds a stronger activation (another example's token): the line still shows 1.45.
+    html = examples_html([(["a", " them", " b", " it"], [0.0, 2.16, 0.0, 1.45], 1.45, 3)], 2.16, "f0")
+    assert ">1.45</span>" in html and ">2.16</span>" not in html
+    spans = html.split("<span title=")[1:]
+    assert [("outline:" in span) for span in spans] == [False, False, False, True]
+    assert spans[3].split(">")[1].startswith(" it")
