@@ -275,9 +275,8 @@ def log_tail(run_dir: Path, n_lines: int = 30) -> str:
     except OSError:
         return ""
     lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]
-    if any(
-        line.startswith(PROGRESS_LINE_PREFIX) for line in lines
-    ):  # the worker's final count replaces the bar
+    finished = any(line.startswith(PROGRESS_LINE_PREFIX) for line in lines)
+    if finished:  # the worker's final count replaces SAE-Lens' bar
         lines = [line for line in lines if not _PROGRESS_BAR.search(line)]
     return "\n".join([line for line in lines if line.strip()][-n_lines:])
 

@@ -161,7 +161,7 @@ def cached_logit_view(
     text: str,
     features: tuple[int, ...],
     position: int,
-    prepend_bos: bool,  # noqa: ARG001
+    prepend_bos: bool,
 ) -> LogitView:
     """`subset_logit_view`, cached per (model + SAE, text, features, position, prepend_bos): a page switch
     back to the page redraws it without three forward passes."""
@@ -169,7 +169,7 @@ def cached_logit_view(
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def cached_loss(_explorer: Explorer, key: str, text: str, prepend_bos: bool | None) -> LossComparison:  # noqa: ARG001
+def cached_loss(_explorer: Explorer, key: str, text: str, prepend_bos: bool | None) -> LossComparison:
     """`compare_loss`, cached per (model + SAE, text, prepend_bos)."""
     return compare_loss(_explorer, text, prepend_bos)
 
@@ -177,13 +177,13 @@ def cached_loss(_explorer: Explorer, key: str, text: str, prepend_bos: bool | No
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_logit_effects(
     _explorer: Explorer, key: str, features: tuple[int, ...], n: int
-) -> list[LogitEffect]:  # noqa: ARG001
+) -> list[LogitEffect]:
     """`direct_logit_effects`, cached per (model + SAE, features, n)."""
     return direct_logit_effects(_explorer, list(features), n=n)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _figure_for(key: tuple[Any, ...], _build: Callable[[], Any]) -> Any:  # noqa: ARG001
+def _figure_for(key: tuple[Any, ...], _build: Callable[[], Any]) -> Any:
     return _build()
 
 
@@ -305,6 +305,15 @@ def open_feature(feature: int, page: str = "feature", **extra: str) -> None:
     st.switch_page(f"pages/{page}.py", query_params=feature_link_params(feature, **extra))
 
 
+def open_clicked_feature(widget_key: str) -> None:
+    """After a click callback stored `feature_to_open`: open that feature's dashboard (the click is used
+    once, so the clicked table or chart starts unselected next time)."""
+    if "feature_to_open" in st.session_state:
+        feature = st.session_state.pop("feature_to_open")
+        st.session_state.pop(widget_key, None)
+        open_feature(feature)
+
+
 def feature_table(
     frame: Any, key: str, column: str = "feature", sae_source: str | None = None, **kwargs: Any
 ) -> None:
@@ -326,10 +335,7 @@ def feature_table(
     st.caption(
         "Click a row to open that feature's dashboard" + (f" (in `{sae_source}`)." if sae_source else ".")
     )
-    if "feature_to_open" in st.session_state:
-        feature = st.session_state.pop("feature_to_open")
-        st.session_state.pop(key, None)  # the click is used once: the table starts unselected next time
-        open_feature(feature)
+    open_clicked_feature(key)
 
 
 def clicked_point_feature(point: dict[str, Any]) -> int:
@@ -351,10 +357,7 @@ def feature_chart(figure: Any, key: str, **kwargs: Any) -> None:
             st.session_state["feature_to_open"] = clicked_point_feature(points[0])
 
     st.plotly_chart(figure, key=key, on_select=clicked, selection_mode="points", **kwargs)
-    if "feature_to_open" in st.session_state:
-        feature = st.session_state.pop("feature_to_open")
-        st.session_state.pop(key, None)
-        open_feature(feature)
+    open_clicked_feature(key)
 
 
 def colour_by_key() -> str:

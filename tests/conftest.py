@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,31 @@ from explorer import bundle  # noqa: E402
 from explorer.loading import Explorer, load_explorer  # noqa: E402
 
 FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@dataclass
+class CliResult:
+    """What `python -m explorer ARGS` returned and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture()
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """`python -m explorer ARGS` run in this process (same entry point, stdout and stderr captured)."""
+    from explorer.__main__ import main
+
+    def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
+        for name, value in {"HF_HUB_OFFLINE": "1", **(env or {})}.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
 
 
 @pytest.fixture(scope="session", autouse=True)

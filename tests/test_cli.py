@@ -12,12 +12,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from explorer import bundle
+from tests.conftest import CliResult
 
 ROOT = Path(__file__).resolve().parent.parent
 INFO_KEYS = {
@@ -33,13 +33,6 @@ INFO_KEYS = {
 }
 
 
-@dataclass
-class CliResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 def run_process(*args: str, env: dict[str, str] | None = None) -> CliResult:
     """Run `python -m explorer ARGS` in a fresh process, offline."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
@@ -48,22 +41,6 @@ def run_process(*args: str, env: dict[str, str] | None = None) -> CliResult:
         timeout=300,
     )  # fmt: skip
     return CliResult(done.returncode, done.stdout, done.stderr)
-
-
-@pytest.fixture()
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
-    """`python -m explorer ARGS` run in this process (same entry point, stdout and stderr captured)."""
-    from explorer.__main__ import main
-
-    def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
-        for name, value in {"HF_HUB_OFFLINE": "1", **(env or {})}.items():
-            monkeypatch.setenv(name, value)
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return CliResult(code, captured.out, captured.err)
-
-    return run
 
 
 def test_info_demo() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from explorer.errors import ExplorerError
 from explorer.loading import Explorer, load_explorer, with_sae
 from explorer.metrics import compute_metrics
 from explorer.sae_loading import load_sae
+from tests.conftest import CliResult
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,14 +115,11 @@ def test_compare_page_on_the_two_demo_saes() -> None:
     assert len(at.get("plotly_chart")) == 2
 
 
-def test_cli_compare(capsys: pytest.CaptureFixture[str]) -> None:
-    from explorer.__main__ import main
-
-    code = main(["compare", "--sae", "demo:mlp0-standard", "--other", "demo:resid1-topk", "--feature", "3",
-                 "--n-prompts", "4", "--no-loss", "--device", "cpu"])  # fmt: skip
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    result = json.loads(out.out)
+def test_cli_compare(run_cli: Callable[..., CliResult]) -> None:
+    out = run_cli("compare", "--sae", "demo:mlp0-standard", "--other", "demo:resid1-topk", "--feature", "3",
+                  "--n-prompts", "4", "--no-loss", "--device", "cpu")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
     assert result["b"]["metrics"]["l0"] == pytest.approx(32.0)
     assert result["a"]["hook_name"] == "blocks.0.hook_mlp_out"
     assert len(result["nearest_by_decoder"]) == 10 and len(result["nearest_by_correlation"]) == 10

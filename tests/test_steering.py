@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from explorer.feature_stats import features_promoting_token
 from explorer.generation import GenerationSettings
 from explorer.loading import Explorer, load_explorer
 from explorer.steering import FeatureSteer, format_steers, parse_steer, parse_steers, steer_generate, steered
+from tests.conftest import CliResult
 
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = set(LEXICON["colour"])
@@ -114,18 +116,14 @@ def test_bad_steering_input_is_a_clear_error(demo: Explorer) -> None:
         steer_generate(demo, "  ", [FeatureSteer(1, 1.0)])
 
 
-def test_cli_steer_prints_both_texts(capsys: pytest.CaptureFixture[str]) -> None:
-    from explorer.__main__ import main
-
-    code = main(["steer", "--sae", "demo", "--text", PROMPT, "--feature", "12:8", "--feature", "40:-2", "--ablate",
-                 "7", "--max-new-tokens", "10", "--device", "cpu"])  # fmt: skip
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    result = json.loads(out.out)
+def test_cli_steer_prints_both_texts(run_cli: Callable[..., CliResult]) -> None:
+    out = run_cli("steer", "--sae", "demo", "--text", PROMPT, "--feature", "12:8", "--feature", "40:-2", "--ablate",
+                  "7", "--max-new-tokens", "10", "--device", "cpu")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
     assert result["prompt"] == PROMPT and result["default"] and result["steered"]
     assert [s["feature"] for s in result["steers"]] == [12, 40, 7]
     assert result["steers"][2]["mode"] == "ablate"
-    code = main(["steer", "--sae", "demo", "--text", "hi", "--feature", "12"])
-    bad = capsys.readouterr()
-    assert code == 2 and "Traceback" not in bad.err and bad.out == ""
-    assert "error: '12' has no value." in bad.err
+    bad = run_cli("steer", "--sae", "demo", "--text", "hi", "--feature", "12")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stdout == ""
+    assert "error: '12' has no value." in bad.stderr
