@@ -175,8 +175,8 @@ def openable_state(runs: list) -> list[str]:
 def open_trained_saes() -> None:
     """One "Open in explorer" button per run with an SAE (final or checkpoint), outside the refreshing fragment.
 
-    A button inside a `run_every` fragment can lose its click to the fragment's own rerun; these are
-    drawn by the page itself, which the fragment reruns once whenever the set of openable runs changes.
+    A link inside a `run_every` fragment can vanish under the pointer when the fragment redraws; these
+    are drawn by the page itself, which the fragment reruns once whenever the set of openable runs changes.
     """
     runs = list_runs()
     openable = [info for info in runs if info.sae_path or latest_checkpoint(runs_dir() / info.id)]
@@ -191,9 +191,11 @@ def open_trained_saes() -> None:
             f"`{info.id}` · {info.status.state} · {what}"
             + (f" · {info.spec.name}" if info.spec and info.spec.name else "")
         )
-        # The URL names the run: the sidebar opens an SAE that a page switch names (ui.follow_url_source).
-        if c2.button("Open in explorer", key=f"open-{info.id}", type="primary"):
-            st.switch_page("pages/home.py", query_params={"sae": f"run:{info.id}"})
+        # A link, not a button: the browser switches pages itself, so no refresh of the runs panel that
+        # it sent before the switch can land after it. The URL names the run, and the sidebar opens an
+        # SAE that a page switch names (ui.follow_url_source).
+        c2.page_link("pages/home.py", label="Open in explorer", icon=":material/open_in_new:",
+                     query_params={"sae": f"run:{info.id}"})  # fmt: skip
 
 
 @st.fragment(run_every=2)

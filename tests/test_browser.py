@@ -420,7 +420,7 @@ def test_training_from_the_form_then_open_in_the_explorer(
     expect(page.get_by_text(re.compile(r"Run \S+ started"))).to_be_visible()
     expect(page.get_by_text("succeeded").first).to_be_visible(timeout=300_000)
     screenshot(page, "training-finished")
-    page.get_by_role("button", name="Open in explorer").first.click()
+    page.get_by_role("link", name="Open in explorer").first.click()
     # The training page's own title would satisfy `settle`: wait until Home is there, then until it has run.
     page.wait_for_function("() => !location.pathname.includes('training')", timeout=120_000)
     expect(page.get_by_role("heading", name="SAE Feature Explorer")).to_be_visible(timeout=120_000)
@@ -439,7 +439,7 @@ def test_training_from_the_form_then_open_in_the_explorer(
         fresh = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         open_page(fresh, server, "training", sae="demo:mlp0-standard")
         assert "blocks.0.hook_mlp_out" in fresh.locator("[data-testid='stSidebar']").inner_text()
-        fresh.get_by_role("button", name="Open in explorer").first.click()
+        fresh.get_by_role("link", name="Open in explorer").first.click()
         fresh.wait_for_function("() => !location.pathname.includes('training')", timeout=120_000)
         expect(fresh.get_by_role("heading", name="SAE Feature Explorer")).to_be_visible(timeout=120_000)
         settle(fresh)

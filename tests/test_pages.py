@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -211,9 +212,11 @@ def test_training_from_the_form_runs_and_opens(tmp_path: Path, monkeypatch: pyte
     assert list_runs(tmp_path)[0].status.state == "succeeded"
     at.run()  # AppTest does not fire run_every fragments by itself
     assert any("succeeded" in m.value for m in at.markdown)
-    open_button = next(b for b in at.button if b.label == "Open in explorer")
-    open_button.click().run()
-    assert not at.exception
     run_source = f"run:{list_runs(tmp_path)[0].id}"
+    link = next(e.proto for e in at.get("page_link") if e.proto.label == "Open in explorer")
+    assert link.page.endswith("home") and parse_qs(link.query_string) == {"sae": [run_source]}
+    at.query_params["sae"] = run_source  # what the browser's URL holds after following the link
+    at.switch_page("pages/home.py").run()
+    assert not at.exception
     assert [t.value for t in at.title] == ["SAE Feature Explorer"]  # Home, with the URL naming the run
     assert at.query_params["sae"] in (run_source, [run_source])
