@@ -136,6 +136,17 @@ def cmd_steer(args: argparse.Namespace) -> dict[str, Any]:
     return steer_generate(_load(args), args.text, steers, settings).to_dict()
 
 
+def cmd_attribute(args: argparse.Namespace) -> dict[str, Any]:
+    """Each active feature's attribution to a target token's logit (or log-probability) at one position."""
+    from explorer.attribution import attribute
+
+    return attribute(
+        _load(args), args.text, position=args.position, target=args.target, contrast=args.contrast,
+        metric=args.metric, top=args.top, check_ablation=args.check_ablation, ablate_at=args.ablate_at,
+        prepend_bos=args.prepend_bos,
+    ).to_dict()  # fmt: skip
+
+
 def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     """Two SAEs on the same model: metrics on one sample and, for `--feature`, its nearest features in B."""
     from explorer.compare import compare_metrics, nearest_by_correlation, nearest_by_decoder_across
@@ -356,6 +367,25 @@ def build_parser() -> argparse.ArgumentParser:
     steer.add_argument("--seed", type=int, default=0)
     steer.add_argument("--no-stop-at-eos", action="store_true")
     steer.set_defaults(handler=cmd_steer)
+    attribute = sub.add_parser(
+        "attribute", parents=[common], help="which features made the model predict a token at a position"
+    )
+    attribute.add_argument("--text", required=True)
+    attribute.add_argument("--position", type=int, default=-1, help="token index (default: the last, -1)")
+    target = attribute.add_mutually_exclusive_group()
+    target.add_argument("--target", default=None, help="the token (' red', red or #ID); default: top prediction")
+    target.add_argument("--contrast", default=None, help="A:B, for logit(A) - logit(B)")
+    attribute.add_argument("--metric", choices=["logit", "logprob"], default="logit")
+    attribute.add_argument("--top", type=int, default=20, help="features to list (by |attribution|)")
+    attribute.add_argument(
+        "--check-ablation", action="store_true", help="also zero each listed feature and record the real effect"
+    )
+    attribute.add_argument(
+        "--ablate-at", choices=["position", "all"], default="position",
+        help="list (feature, position) pairs, or features summed over positions and ablated at all of them",
+    )  # fmt: skip
+    attribute.add_argument("--prepend-bos", action=argparse.BooleanOptionalAction, default=None)
+    attribute.set_defaults(handler=cmd_attribute)
     compare = sub.add_parser("compare", parents=[common], help="compare --sae with --other on the same model")
     compare.add_argument("--other", required=True, help="the second SAE's source")
     compare.add_argument("--feature", type=int, default=None, help="a feature of --sae to match in --other")
