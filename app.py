@@ -43,6 +43,7 @@ PAGES = [  # (file in pages/, title, material icon); the URL path is the file na
     ("top_features", "Top features", "leaderboard"),
     ("feature", "Feature dashboard", "insights"),
     ("logit_view", "Feature-subset logits", "filter_alt"),
+    ("attribution", "Attribution", "account_tree"),
     ("generation", "Generation and loss", "edit_note"),
     ("steering", "Steering", "tune"),
     ("sparsity", "Sparsity and reconstruction", "bar_chart"),

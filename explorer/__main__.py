@@ -373,12 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--text", required=True)
     attribute.add_argument("--position", type=int, default=-1, help="token index (default: the last, -1)")
     target = attribute.add_mutually_exclusive_group()
-    target.add_argument("--target", default=None, help="the token (' red', red or #ID); default: top prediction")
+    target.add_argument(
+        "--target", default=None, help="the token (' red', red or #ID); default: top prediction"
+    )
     target.add_argument("--contrast", default=None, help="A:B, for logit(A) - logit(B)")
     attribute.add_argument("--metric", choices=["logit", "logprob"], default="logit")
     attribute.add_argument("--top", type=int, default=20, help="features to list (by |attribution|)")
     attribute.add_argument(
-        "--check-ablation", action="store_true", help="also zero each listed feature and record the real effect"
+        "--check-ablation",
+        action="store_true",
+        help="also zero each listed feature and record the real effect",
     )
     attribute.add_argument(
         "--ablate-at", choices=["position", "all"], default="position",

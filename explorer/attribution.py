@@ -101,7 +101,9 @@ class AttributionResult:
         """Features + error + bias at each position: the first-order effect of zeroing the hook there."""
         return [
             f + e + b
-            for f, e, b in zip(self.features_by_position, self.error_by_position, self.bias_by_position, strict=True)
+            for f, e, b in zip(
+                self.features_by_position, self.error_by_position, self.bias_by_position, strict=True
+            )
         ]
 
     @property
@@ -140,11 +142,15 @@ def resolve_token(explorer: Explorer, text: str) -> tuple[int, str]:
     """
     tokenizer = explorer.model.tokenizer
     if text is None or text == "":
-        raise ExplorerError("The target token is empty.", hint="Type a token, e.g. ' red', or #ID for a token id.")
+        raise ExplorerError(
+            "The target token is empty.", hint="Type a token, e.g. ' red', or #ID for a token id."
+        )
     if text.startswith("#") and text[1:].isdigit():
         token_id = int(text[1:])
         if token_id >= explorer.model.cfg.d_vocab:
-            raise ExplorerError(f"Token id {token_id} is outside the vocabulary (0–{explorer.model.cfg.d_vocab - 1}).")
+            raise ExplorerError(
+                f"Token id {token_id} is outside the vocabulary (0–{explorer.model.cfg.d_vocab - 1})."
+            )
         return token_id, tokenizer.decode([token_id])
     candidates = [text] if text.startswith(" ") else [text, " " + text]
     for candidate in candidates:
@@ -163,7 +169,9 @@ def parse_contrast(explorer: Explorer, text: str) -> tuple[tuple[int, str], tupl
     for separator in (":", " - "):
         if separator in text:
             first, second = text.split(separator, 1)
-            return resolve_token(explorer, first.strip() or first), resolve_token(explorer, second.strip() or second)
+            return resolve_token(explorer, first.strip() or first), resolve_token(
+                explorer, second.strip() or second
+            )
     raise ExplorerError(f"{text!r} is not a contrast.", hint="Write two tokens as A:B, e.g. Mary:John.")
 
 
@@ -202,10 +210,14 @@ def _metric(logits: torch.Tensor, position: int, target: AttributionTarget, metr
 
 
 def _decoder_bias(explorer: Explorer) -> torch.Tensor:
-    """What the SAE's decoder adds when every feature is off (b_dec, reshaped as the hook's activations are)."""
+    """What the SAE's decoder adds when every feature is off (b_dec after any output transform), flat [d_in].
+
+    Called after a forward pass: a hook_z SAE learns its head shape from the input it encoded.
+    """
     sae = explorer.sae.sae
     with torch.no_grad():
-        return sae.decode(torch.zeros(1, explorer.sae.d_sae, device=sae.W_dec.device, dtype=sae.W_dec.dtype))[0]
+        zeros = torch.zeros(1, 1, explorer.sae.d_sae, device=sae.W_dec.device, dtype=sae.W_dec.dtype)
+        return sae.decode(zeros).flatten()
 
 
 def attribute(
@@ -245,7 +257,7 @@ def attribute(
         chosen = AttributionTarget(*resolve_token(explorer, target))
 
     hook = explorer.hook_name
-    model, sae = explorer.model, explorer.sae.sae
+    sae = explorer.sae.sae
     captured: dict[str, torch.Tensor] = {}
 
     def leaf(name: str) -> Any:
@@ -262,7 +274,6 @@ def attribute(
 
     hooks = [(f"{hook}.hook_sae_acts_post", leaf("acts")), (f"{hook}.hook_sae_error", leaf("error")),
              (f"{hook}.hook_sae_output", keep_output)]  # fmt: skip
-    bias = _decoder_bias(explorer)
     with (
         torch.inference_mode(False),
         torch.enable_grad(),
@@ -270,7 +281,9 @@ def attribute(
         frozen_parameters(model, sae),
         out_of_memory_as_error("computing attributions (one forward and one backward pass)"),
     ):
-        ids = tokens.ids.clone()  # made here, outside inference mode: no inference tensor in the backward path
+        ids = (
+            tokens.ids.clone()
+        )  # made here, outside inference mode: no inference tensor in the backward path
         logits = model(ids)
         top_id = int(logits[0, position].argmax())
         if chosen is None:
@@ -279,14 +292,19 @@ def attribute(
         acts, error, output = captured["acts"], captured["error"], captured["output"]
         grad_acts, grad_error, grad_output = torch.autograd.grad(value, [acts, error, output])
         del logits
+    bias = _decoder_bias(explorer)
     with torch.no_grad():
-        applied = special_token_mask(ids[0, : position + 1], model.tokenizer).to(acts.device)  # [pos]: not BOS
+        applied = special_token_mask(ids[0, : position + 1], model.tokenizer).to(
+            acts.device
+        )  # [pos]: not BOS
         acts = acts[0, : position + 1].float() * applied[:, None]  # [pos, d_sae]; BOS bypasses the SAE
         grad_acts = grad_acts[0, : position + 1].float()
         scores = acts * grad_acts  # [pos, d_sae]
-        error_attr = (error[0, : position + 1].float() * grad_error[0, : position + 1].float()).flatten(1).sum(-1)
+        error_attr = (
+            (error[0, : position + 1].float() * grad_error[0, : position + 1].float()).flatten(1).sum(-1)
+        )
         grad_flat = grad_output[0, : position + 1].float().flatten(1)  # [pos, d_in]
-        bias_attr = grad_flat @ bias.float().flatten()
+        bias_attr = grad_flat @ bias.float()
         bias_attr = bias_attr * applied
         features_attr = scores.sum(-1)
         rows = _top_rows(scores, acts, tokens, top, ablate_at)
@@ -344,8 +362,13 @@ def _top_rows(
     flat = torch.where(active, scores.abs(), torch.full_like(scores, -1.0)).flatten().topk(n).indices
     d_sae = scores.shape[1]
     return [
-        FeatureAttribution(int(i) % d_sae, int(i) // d_sae, tokens.strings[int(i) // d_sae],
-                           float(acts.flatten()[i]), float(scores.flatten()[i]))  # fmt: skip
+        FeatureAttribution(
+            int(i) % d_sae,
+            int(i) // d_sae,
+            tokens.strings[int(i) // d_sae],
+            float(acts.flatten()[i]),
+            float(scores.flatten()[i]),
+        )  # fmt: skip
         for i in flat
     ]
 

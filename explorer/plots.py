@@ -29,21 +29,26 @@ def tokens_html(
     label: str = "",
     one_line: bool = False,
     marked: int | None = None,
+    signed: bool = False,
 ) -> str:
     """Tokens as inline spans whose background shows each value (hover: the value).
 
     With `one_line`, a newline inside a token is shown as '↵' without breaking the line; the token at
-    position `marked` (an example's own token) is outlined.
+    position `marked` (an example's own token) is outlined. With `signed`, negative values are shaded
+    blue (and positive ones red) on one scale, their largest magnitude.
     """
-    top = max_value if max_value and max_value > 0 else max([v for v in values if v > 0], default=1.0)
+    magnitudes = [abs(v) for v in values] if signed else [v for v in values if v > 0]
+    top = max_value if max_value and max_value > 0 else max(magnitudes, default=1.0) or 1.0
     spans = []
     for position, (token, value) in enumerate(zip(tokens, values, strict=True)):
-        alpha = 0.0 if value <= 0 else min(1.0, value / top)
+        shown = abs(value) if signed else value
+        alpha = 0.0 if shown <= 0 else min(1.0, shown / top)
+        colour = "70, 130, 220" if signed and value < 0 else "255, 99, 71"
         title = html.escape(f"{position}: {token!r} {label} {value:.3f}".strip(), quote=True)
         text = html.escape(token).replace("\n", "↵" if one_line else "↵<br>")
         outline = "outline: 1.5px solid #8b0000; " if position == marked else ""
         spans.append(
-            f'<span title="{title}" style="background: rgba(255, 99, 71, {alpha:.2f}); {outline}'
+            f'<span title="{title}" style="background: rgba({colour}, {alpha:.2f}); {outline}'
             f'border-radius: 3px; padding: 1px 0; white-space: pre{"" if one_line else "-wrap"};">{text}</span>'
         )
     wrap = "white-space: nowrap; overflow-x: auto; " if one_line else ""
@@ -103,6 +108,68 @@ def activation_heatmap(tokens: Sequence[str], acts: torch.Tensor, features: Sequ
         height=max(250, 22 * len(features) + 140), margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis={"tickangle": -60, "tickfont": FONT, "title": "token (position: text)"},
         yaxis={"autorange": "reversed", "title": "feature"},
+    )  # fmt: skip
+    return fig
+
+
+def attribution_heatmap(
+    tokens: Sequence[str], features: Sequence[int], attributions: Sequence[Sequence[float]]
+) -> go.Figure:
+    """Tokens (x) by features (y) of signed attributions ([position][feature], red promotes, blue suppresses).
+
+    As in `activation_heatmap`, invisible points carry each cell's feature so a click opens it.
+    """
+    z = np.asarray(attributions, dtype=np.float64).reshape(len(tokens), len(features)).T  # [n_features, pos]
+    x_labels = np.array([token_label(i, t) for i, t in enumerate(tokens)], dtype=object)
+    y_labels = np.array([f"f{f}" for f in features], dtype=object)
+    n_features, n_tokens = z.shape
+    bound = float(np.abs(z).max()) if z.size else 1.0
+    fig = go.Figure(
+        [
+            go.Heatmap(
+                z=z, x=x_labels, y=y_labels, colorscale="RdBu", reversescale=True, zmid=0,
+                zmin=-bound, zmax=bound, hoverinfo="skip", colorbar={"title": {"text": "attribution"}},
+            ),
+            go.Scatter(
+                x=np.tile(x_labels, n_features), y=np.repeat(y_labels, n_tokens),
+                customdata=np.repeat(np.asarray(features, dtype=np.int64), n_tokens),
+                text=np.char.mod("%+.3f", z.reshape(-1)).astype(object), mode="markers", showlegend=False,
+                marker={"symbol": "square", "size": 16, "opacity": 0},
+                selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
+                hovertemplate="token %{x}<br>feature %{customdata}<br>attribution %{text}"
+                "<br>click to open its dashboard<extra></extra>",
+            ) if n_features else go.Scatter(),
+        ]
+    )  # fmt: skip
+    fig.update_layout(
+        height=max(250, 22 * len(features) + 140), margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"tickangle": -60, "tickfont": FONT, "title": "token (position: text)"},
+        yaxis={"autorange": "reversed", "title": "feature"},
+    )  # fmt: skip
+    return fig
+
+
+def estimate_vs_ablation(
+    features: Sequence[int], labels: Sequence[str], estimates: Sequence[float], effects: Sequence[float]
+) -> go.Figure:
+    """Each listed feature's linear estimate (x) against its real ablation effect (y), with the y = x line."""
+    values = [*estimates, *effects]
+    low, high = (min(values), max(values)) if values else (-1.0, 1.0)
+    fig = go.Figure(
+        [
+            go.Scatter(x=[low, high], y=[low, high], mode="lines", line={"dash": "dot", "color": "gray"},
+                       hoverinfo="skip", showlegend=False),
+            go.Scatter(
+                x=list(estimates), y=list(effects), mode="markers", customdata=list(features), text=list(labels),
+                marker={"size": 9}, showlegend=False,
+                hovertemplate="%{text}<br>estimate %{x:+.3f}<br>ablation %{y:+.3f}<br>click to open<extra></extra>",
+            ),
+        ]
+    )  # fmt: skip
+    fig.update_layout(
+        height=330, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": "attribution (activation × gradient)", "zeroline": True},
+        yaxis={"title": "ablation effect (real)", "zeroline": True},
     )  # fmt: skip
     return fig
 

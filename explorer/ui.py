@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from explorer.activations import DEFAULT_PROMPT, PromptAnalysis, analyze_prompt, default_prepend_bos
+from explorer.attribution import AblateAt, AttributionResult, Metric, attribute
 from explorer.devices import resolve_device, resolve_dtype
 from explorer.errors import ExplorerError
 from explorer.features import LogitEffect, direct_logit_effects
@@ -180,6 +181,18 @@ def cached_logit_effects(
 ) -> list[LogitEffect]:
     """`direct_logit_effects`, cached per (model + SAE, features, n)."""
     return direct_logit_effects(_explorer, list(features), n=n)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cached_attribution(
+    _explorer: Explorer, key: str, text: str, prepend_bos: bool, position: int, target: str | None,
+    contrast: str | None, metric: Metric, top: int, check_ablation: bool, ablate_at: AblateAt,
+) -> AttributionResult:  # fmt: skip
+    """`attribute`, cached per (model + SAE and every input): a page switch back redraws it without a backward pass."""
+    return attribute(
+        _explorer, text, position=position, target=target, contrast=contrast, metric=metric, top=top,
+        check_ablation=check_ablation, ablate_at=ablate_at, prepend_bos=prepend_bos,
+    )  # fmt: skip
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

@@ -107,6 +107,7 @@ def test_direct_path_attribution_equals_brute_force_ablation_exactly(resid: Expl
         earlier = [r for r in rows if r.position != result.position]
         assert len(last) >= 10 and earlier and all(r.attribution == 0.0 for r in earlier)
         for row in last + earlier[:5]:  # brute force: zero the feature at that position and rerun
+
             def zero(acts: torch.Tensor, hook: Any, row: Any = row) -> torch.Tensor:  # noqa: ARG001
                 acts[0, row.position, row.feature] = 0.0
                 return acts
@@ -140,6 +141,7 @@ def test_ablation_effects_match_an_independent_ablation(
             assert len(result.features) == 5
             ids = result.tokens.ids
             for row in result.features[:3]:
+
                 def zero(acts: torch.Tensor, hook: Any, row: Any = row) -> torch.Tensor:  # noqa: ARG001
                     if row.position is None:
                         acts[..., row.feature] = 0.0
@@ -154,10 +156,15 @@ def test_ablation_effects_match_an_independent_ablation(
                 expected = result.value - float(values[result.target.token_id])
                 assert row.ablation_effect == pytest.approx(expected, abs=1e-4), row
                 if ablate_at == "all":  # steering's own ablation agrees
-                    with torch.no_grad(), steered(explorer, [FeatureSteer(row.feature, 0.0, "ablate")]) as model:
+                    with (
+                        torch.no_grad(),
+                        steered(explorer, [FeatureSteer(row.feature, 0.0, "ablate")]) as model,
+                    ):
                         again = model(ids)[0, result.position].float()
                     again = again.log_softmax(-1) if metric == "logprob" else again
-                    assert float(again[result.target.token_id]) == pytest.approx(float(values[result.target.token_id]), abs=1e-4)
+                    assert float(again[result.target.token_id]) == pytest.approx(
+                        float(values[result.target.token_id]), abs=1e-4
+                    )
         if explorer is demo:
             assert result.ablation.correlation is not None and result.ablation.correlation > 0.8
 
@@ -175,7 +182,9 @@ def test_the_colour_feature_leads_when_the_model_weighs_a_colour(resid: Explorer
 
 def test_contrast_is_the_difference_of_two_targets(resid: Explorer) -> None:
     red = attribute(resid, PROMPTS[1], target=" red", check_ablation=False, top=5)
-    big = attribute(resid, PROMPTS[1], target="#" + str(resid.model.to_single_token(" big")), check_ablation=False)
+    big = attribute(
+        resid, PROMPTS[1], target="#" + str(resid.model.to_single_token(" big")), check_ablation=False
+    )
     both = attribute(resid, PROMPTS[1], contrast="red:big", check_ablation=False, top=5)
     assert both.value == pytest.approx(red.value - big.value, abs=1e-4)
     for mine, a, b in zip(both.error_by_position, red.error_by_position, big.error_by_position, strict=True):

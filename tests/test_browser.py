@@ -36,6 +36,7 @@ PAGES = {  # url path -> the page's title
     "top_features": "Top features",
     "feature": "Feature dashboard",
     "logit_view": "Feature-subset logits",
+    "attribution": "Attribution",
     "generation": "Generation and loss",
     "steering": "Steering",
     "sparsity": "Sparsity and reconstruction",
@@ -346,6 +347,44 @@ def test_one_click_from_a_feature_table_to_its_dashboard_then_steering_keeps_the
     page.wait_for_function("() => location.pathname.endsWith('/feature')", timeout=60_000)
     settle(page)
     assert query(page)["feature"] == str(strongest) and query(page)["prompt"] == other_prompt
+    assert_no_exception(page)
+
+
+def test_attribution_link_reproduces_for_a_colleague_and_a_row_opens_its_feature(
+    page: Page, server: Server, browser: Browser
+) -> None:
+    from explorer.attribution import attribute
+    from explorer.loading import load_explorer
+
+    prompt = "Tom had a big"
+    expected = attribute(
+        load_explorer("demo:resid1-topk", device="cpu", dtype="float32"), prompt, target="green"
+    )
+    open_page(page, server, "attribution", prompt=prompt, target_mode="token", target="green",
+              sae="demo:resid1-topk")  # fmt: skip
+    expect(page.get_by_text("Estimate against ablation")).to_be_visible(timeout=60_000)
+    expect(page.locator("[data-testid='stMetricValue']").nth(3)).to_be_visible(timeout=60_000)
+    settle(page)
+    metrics = page.locator("[data-testid='stMetric']").all_inner_texts()
+    assert "' green'" in metrics[0] and f"{expected.value:.3f}" in metrics[1]
+    shading = page.locator("[data-testid='stMain'] span[title]").evaluate_all(
+        "spans => spans.map(s => s.title)"
+    )
+    assert len(shading) == len(expected.tokens.strings)
+    assert all(f"total {v:.3f}" in t for t, v in zip(shading, expected.total_by_position, strict=True))
+    screenshot(page, "attribution")
+    assert_no_exception(page)
+    colleague = browser.new_context().new_page()  # the link shows the same numbers on a fresh context
+    colleague.goto(page.url)
+    settle(colleague)
+    expect(colleague.locator("[data-testid='stMetricValue']").nth(3)).to_be_visible(timeout=60_000)
+    settle(colleague)
+    assert colleague.locator("[data-testid='stMetric']").all_inner_texts() == metrics
+    colleague.context.close()
+    click_first_row(page)  # the top feature's dashboard, in this tab, with the prompt
+    page.wait_for_function("() => location.pathname.endsWith('/feature')", timeout=60_000)
+    settle(page)
+    assert query(page)["feature"] == str(expected.features[0].feature) and query(page)["prompt"] == prompt
     assert_no_exception(page)
 
 

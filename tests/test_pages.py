@@ -76,6 +76,38 @@ def test_logit_view_page() -> None:
     assert not at.exception
 
 
+def test_attribution_page() -> None:
+    from explorer.attribution import attribute
+    from explorer.loading import load_explorer
+
+    at = open_page("pages/attribution.py")
+    assert at.title[0].value == "Attribution"
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["feature", "token", "activation", "attribution", "ablation effect"]
+    assert len(table) == 20 and table["attribution"].abs().is_monotonic_decreasing
+    assert len(at.get("plotly_chart")) == 2  # estimate against ablation, tokens x features
+    # The numbers are the library's: the same call outside the page.
+    text = at.text_area[0].value
+    expected = attribute(load_explorer("demo", device="cpu", dtype="float32"), text, top=20)
+    assert table["feature"].tolist() == [f.feature for f in expected.features]
+    assert table["ablation effect"].tolist() == pytest.approx(
+        [f.ablation_effect for f in expected.features], abs=1e-5
+    )
+    at.radio(key="attr_mode").set_value("token").run()
+    at.text_input(key="attr_target").set_value("xylophonequartz").run()
+    assert "is not a single token" in at.error[0].value
+    at.text_input(key="attr_target").set_value("red").run()
+    assert not at.exception and not at.error
+    assert "' red'" in [m.value for m in at.metric][0]
+    at.radio(key="attr_ablate_at").set_value("all").run()
+    assert set(at.dataframe[0].value["token"]) == {"all"}
+    at.toggle(key="attr_check").set_value(False).run()
+    assert "ablation effect" not in at.dataframe[0].value.columns and len(at.get("plotly_chart")) == 1
+    assert at.query_params["target"] in ("red", ["red"]) and at.query_params["check"] in ("0", ["0"])
+    at.text_area[0].set_value("Tom").run()  # a new prompt: the position follows its last token
+    assert not at.exception
+
+
 def test_generation_page() -> None:
     at = open_page("pages/generation.py")
     assert "CE loss recovered" in [m.label for m in at.metric]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from explorer.generation import GenerationSettings, compare_loss, generate_text
 from explorer.loading import Explorer, load_explorer
 from explorer.metrics import compute_metrics
 from explorer.steering import FeatureSteer, steered
+from tests.conftest import CliResult
 from tests.sae_folders import SaeFolder, build_bad_folders, build_good_folders
 from tests.sae_lens_reference import reference_feature_acts, reference_metrics, reference_sae
 
@@ -324,3 +326,37 @@ def test_a_cancelled_run_opens_at_its_latest_checkpoint(
     reference = reference_sae(checkpoint, training_checkpoint=True)
     for tensor_name, tensor in reference.state_dict().items():
         assert torch.allclose(loaded.sae.state_dict()[tensor_name], tensor, rtol=1e-5, atol=1e-7), tensor_name
+
+
+@pytest.mark.parametrize("name", ["hook_z_runner", "hook_z_matryoshka_checkpoint"])
+def test_hook_z_attribution_sums_to_the_first_order_effect_and_the_cli_runs(
+    name: str, layouts: dict[str, SaeFolder], run_cli: Callable[..., CliResult]
+) -> None:
+    """On hook_z SAEs ([pos, heads, d_head] at the hook), features + error + bias at each token equal the
+    gradient . z there, measured by central differences on the plain model."""
+    from explorer.attribution import attribute
+    from tests.test_attribution import metric_value, scale_at
+
+    explorer = load(layouts[name])
+    result = attribute(explorer, PROMPTS[0], top=5)
+    assert result.features and result.ablation is not None
+    ids = result.tokens.ids
+    for p in (1, result.position):
+        only_p = torch.zeros(ids.shape[1], dtype=torch.bool)
+        only_p[p] = True
+        up, down = (
+            metric_value(
+                explorer,
+                ids,
+                result.position,
+                result.target.token_id,
+                [(explorer.hook_name, scale_at(only_p, factor))],
+            )  # fmt: skip
+            for factor in (1.01, 0.99)
+        )
+        assert result.total_by_position[p] == pytest.approx((up - down) / 0.02, rel=0.02, abs=2e-3)
+    cli = run_cli("attribute", "--sae", str(layouts[name].path), "--text", PROMPTS[0], "--top", "3")
+    assert cli.returncode == 0, cli.stderr
+    assert [f["feature"] for f in json.loads(cli.stdout)["features"]] == [
+        f.feature for f in result.features[:3]
+    ]
