@@ -34,7 +34,10 @@ Metric = Literal["logit", "logprob"]
 METRICS: tuple[Metric, ...] = ("logit", "logprob")
 AblateAt = Literal["position", "all"]
 ABLATE_AT: tuple[AblateAt, ...] = ("position", "all")
-ABLATION_BATCH = 8  # prompts per batched ablation forward: bounds the check's memory on large models
+ABLATION_BATCH = 8  # at most this many ablated prompt copies per batched forward
+ABLATION_ELEMENTS = (
+    2**24
+)  # and at most about this many feature activations (copies x tokens x d_sae) per batch
 
 
 @dataclass(frozen=True)
@@ -318,7 +321,7 @@ def attribute(
                                 hint="The model overflows in this dtype: try float32.")  # fmt: skip
     check = None
     if check_ablation and rows:
-        effects = ablation_effects(explorer, ids, position, chosen, metric, rows)
+        effects = ablation_effects(explorer, ids, position, chosen, metric, rows, float(value.detach()))
         rows = [FeatureAttribution(r.feature, r.position, r.token, r.activation, r.attribution, e)
                 for r, e in zip(rows, effects, strict=True)]  # fmt: skip
         check = _agreement(rows, ablate_at)
@@ -381,17 +384,18 @@ def ablation_effects(
     target: AttributionTarget,
     metric: Metric,
     rows: Sequence[FeatureAttribution],
+    clean: float,
 ) -> list[float]:
-    """metric(clean) − metric(row's feature zeroed at its position, or at every position when it has none).
+    """`clean` − metric(row's feature zeroed at its position, or at every position when it has none).
 
-    One batched forward per `ABLATION_BATCH` rows, each prompt copy ablating one row; the SAE is
-    spliced with its error term, so nothing but the zeroed feature moves.
+    Batched forwards of up to `ABLATION_BATCH` rows (fewer for wide SAEs and long prompts), each prompt
+    copy ablating one row; the SAE is spliced with its error term, so nothing but the zeroed feature moves.
     """
     batch_rows: list[FeatureAttribution] = []
 
     def zero_rows(acts: torch.Tensor, hook: Any) -> torch.Tensor:  # noqa: ARG001
         acts = acts.to_dense() if acts.is_sparse else acts
-        for i, row in enumerate(batch_rows, start=1):  # row 0 of the batch is the clean prompt
+        for i, row in enumerate(batch_rows):
             if row.position is None:
                 acts[i, :, row.feature] = 0
             else:
@@ -400,12 +404,13 @@ def ablation_effects(
 
     hook = (f"{explorer.hook_name}.hook_sae_acts_post", zero_rows)
     effects: list[float] = []
+    per_batch = max(1, min(ABLATION_BATCH, ABLATION_ELEMENTS // (ids.shape[1] * explorer.sae.d_sae)))
     with spliced(explorer, use_error_term=True, extra_hooks=[hook]) as model:
-        for start in range(0, len(rows), ABLATION_BATCH):
-            batch_rows[:] = rows[start : start + ABLATION_BATCH]
+        for start in range(0, len(rows), per_batch):
+            batch_rows[:] = rows[start : start + per_batch]
             with out_of_memory_as_error("ablating the listed features"):
-                values = _metric(model(ids.expand(len(batch_rows) + 1, -1)), position, target, metric)
-            effects.extend((values[0] - values[1:]).tolist())
+                values = _metric(model(ids.expand(len(batch_rows), -1)), position, target, metric)
+            effects.extend((clean - values).tolist())
     return effects
 
 
