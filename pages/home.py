@@ -53,6 +53,8 @@ PAGE_GUIDE = (  # (file in pages/, title, what it does)
      "to colour the prompt by it, steer with it or compare it. Statistics come from one cached pass over a sample."),
     ("logit_view", "Feature-subset logits", "splice in a reconstruction from only some features (top-k, random, or "
      "typed ids) and compare the next-token distribution with the model and the full SAE."),
+    ("attribution", "Attribution", "which features, at which tokens, made the model predict a token here "
+     "(activation × gradient with the SAE's error term), each checked against its real ablation effect."),
     ("generation", "Generation and loss", "generate with and without the SAE from the same seed; the prompt's loss "
      "original / with the SAE / zero-ablated, CE loss recovered and a per-token loss chart."),
     ("steering", "Steering", "generate with chosen features pushed (strength × W_dec[f]), clamped or ablated, "
