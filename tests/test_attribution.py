@@ -233,3 +233,14 @@ def test_cli_prints_attributions_and_refuses_bad_input(run_cli: Callable[..., Cl
     bad = run_cli("attribute", "--sae", "demo", "--text", "Lily liked her", "--position", "40")
     assert bad.returncode == 2 and "Position 40 is outside the prompt" in bad.stderr
     assert "Traceback" not in bad.stderr and bad.stdout == ""
+
+
+def test_bfloat16_gives_the_float32_answer_to_its_precision(resid: Explorer) -> None:
+    """In bfloat16 (as on a GPU) the pass runs, with the same leading features and values within bf16's precision."""
+    half = load_explorer("demo:resid1-topk", device="cpu", dtype="bfloat16")
+    full = attribute(resid, "Tom had a big", target="green", top=3)
+    low = attribute(half, "Tom had a big", target="green", top=3)
+    assert low.features[0].feature == full.features[0].feature
+    assert low.value == pytest.approx(full.value, rel=0.03)
+    assert low.features[0].attribution == pytest.approx(full.features[0].attribution, rel=0.1)
+    assert low.ablation is not None and low.ablation.sign_agreement == 1.0
