@@ -17,6 +17,7 @@ from explorer.ui import (
     follow_url_source,
     get_explorer,
     other_source_key,
+    search_features,
     show_error,
     summary_rows,
     write_url_source,
@@ -48,6 +49,7 @@ PAGES = [  # (file in pages/, title, material icon); the URL path is the file na
     ("steering", "Steering", "tune"),
     ("sparsity", "Sparsity and reconstruction", "bar_chart"),
     ("compare", "Compare two SAEs", "compare_arrows"),
+    ("lists", "Feature lists", "format_list_bulleted"),
     ("training", "Train an SAE", "model_training"),
 ]
 
@@ -115,6 +117,8 @@ def main() -> None:
                 show_error(error)
     if st.session_state[EXPLORER_KEY] is not None:
         sidebar_summary(st.session_state[EXPLORER_KEY])
+        with st.sidebar:
+            search_features(st.session_state[EXPLORER_KEY], key="sidebar_search", compact=True)
     navigation.run()
 
 

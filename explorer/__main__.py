@@ -187,11 +187,13 @@ def _stats(args: argparse.Namespace, explorer: Any) -> tuple[Any, bool]:
 
 
 def cmd_stats(args: argparse.Namespace) -> dict[str, Any]:
-    """Build (or reuse) the feature-statistics cache and summarise it."""
+    """Build (or reuse) the feature-statistics cache and summarise it (automatic labels written too)."""
+    from explorer.labels import ensure_automatic_labels
     from explorer.stats_cache import entry_dir, stats_key
 
     explorer = _load(args)
     stats, cached = _stats(args, explorer)
+    labelled = ensure_automatic_labels(explorer, stats, refresh=not cached)
     key = stats_key(explorer, stats.meta["key"]["dataset"], args.n_tokens, stats.context_size)
     density = stats.density
     return {
@@ -203,7 +205,76 @@ def cmd_stats(args: argparse.Namespace) -> dict[str, Any]:
         "dead_features": int((density == 0).sum()),
         "mean_density": float(density.mean()),
         "max_activation": float(stats.max_acts.max()),
+        "automatic_labels_written": labelled,
     }
+
+
+def cmd_label(args: argparse.Namespace) -> dict[str, Any]:
+    """Set a feature's label (empty text removes it), or import a Neuronpedia explanation export."""
+    from explorer.labels import import_neuronpedia, sae_identity
+    from explorer.store import set_label
+
+    explorer = _load(args)
+    if args.import_neuronpedia:
+        return {"imported": import_neuronpedia(explorer, args.import_neuronpedia)}
+    if args.feature is None or args.text is None:
+        raise ExplorerError(
+            'Give a feature and its label, e.g. `label 12 "colour words"`, or --import-neuronpedia FILE.'
+        )
+    set_label(sae_identity(explorer), args.feature, args.text)
+    return {"feature": args.feature, "label": " ".join(args.text.split()), "kind": "user"}
+
+
+def cmd_search(args: argparse.Namespace) -> dict[str, Any]:
+    """Features whose labels (yours, imported or automatic) or notes contain the text."""
+    from explorer.labels import sae_identity
+    from explorer.store import search
+
+    hits = search(sae_identity(_load(args)), args.text, limit=args.limit)
+    return {
+        "hits": [
+            {"feature": h.feature, "label": h.label, "matched": h.matched, "field": h.field} for h in hits
+        ]
+    }
+
+
+def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    """Export a feature or a list as one self-contained HTML file, or as JSON."""
+    from pathlib import Path
+
+    from explorer.export import export_html, feature_export, list_export
+
+    if (args.feature is None) == (args.list is None):
+        raise ExplorerError("Export either --feature F or --list NAME.")
+    from explorer.labels import ensure_automatic_labels
+
+    explorer = _load(args)
+    stats, cached = _stats(args, explorer)
+    ensure_automatic_labels(explorer, stats, refresh=not cached)
+    if args.list is not None:
+        data = list_export(explorer, stats, args.list)
+        title, description, features = (
+            f"Feature list: {data['list']['name']}",
+            data["list"]["description"],
+            data["features"],
+        )
+    else:
+        data = feature_export(explorer, stats, args.feature)
+        title, description, features = f"Feature {args.feature}", "", [data]
+    text = json.dumps(data, indent=1) if args.format == "json" else export_html(title, features, description)
+    if args.out:
+        try:
+            Path(args.out).write_text(text)
+        except OSError as error:
+            raise ExplorerError(f"Cannot write {args.out}: {error.strerror}.") from None
+        return {
+            "written": str(args.out),
+            "format": args.format,
+            "features": [int(f["index"]) for f in features],
+        }
+    if args.format == "json":
+        return data
+    raise ExplorerError("HTML goes to a file: add --out FILE.html.")
 
 
 def cmd_feature(args: argparse.Namespace) -> dict[str, Any]:
@@ -216,8 +287,13 @@ def cmd_feature(args: argparse.Namespace) -> dict[str, Any]:
     stats, _ = _stats(args, explorer)
     effect = direct_logit_effects(explorer, [feature], n=10)[0].to_dict()
     centres, counts = histogram(stats, feature)
+    from explorer.labels import label_map
+
+    label = label_map(explorer, [feature]).get(feature)
     return {
         "feature": feature,
+        "label": label.text if label else "",
+        "label_kind": label.kind if label else None,
         "density": float(stats.density[feature]),
         "max_activation": float(stats.max_acts[feature]),
         "mean_activation_when_active": float(stats.mean_nonzero[feature]),
@@ -390,6 +466,25 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     attribute.add_argument("--prepend-bos", action=argparse.BooleanOptionalAction, default=None)
     attribute.set_defaults(handler=cmd_attribute)
+    label = sub.add_parser(
+        "label", parents=[common], help="label a feature, or import Neuronpedia explanations"
+    )
+    label.add_argument("feature", type=int, nargs="?")
+    label.add_argument("text", nargs="?", help="the label (empty removes it)")
+    label.add_argument("--import-neuronpedia", metavar="FILE", help="a Neuronpedia explanation export (JSON)")
+    label.set_defaults(handler=cmd_label)
+    search = sub.add_parser("search", parents=[common], help="search features by their labels and notes")
+    search.add_argument("text")
+    search.add_argument("--limit", type=int, default=50)
+    search.set_defaults(handler=cmd_search)
+    export = sub.add_parser("export", parents=[common], help="export a feature or a list (HTML or JSON)")
+    export.add_argument("--feature", type=int)
+    export.add_argument("--list", help="a list's name")
+    export.add_argument("--format", choices=["html", "json"], default="html")
+    export.add_argument("--out", help="the file to write (HTML must go to a file; JSON prints without it)")
+    _dataset_options(export)
+    export.add_argument("--n-tokens", type=int, default=None, help="default: 1,048,576 on CUDA, else 65,536")
+    export.set_defaults(handler=cmd_export)
     compare = sub.add_parser("compare", parents=[common], help="compare --sae with --other on the same model")
     compare.add_argument("--other", required=True, help="the second SAE's source")
     compare.add_argument("--feature", type=int, default=None, help="a feature of --sae to match in --other")

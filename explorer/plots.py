@@ -17,6 +17,14 @@ def token_label(position: int, token: str) -> str:
     return f"{position}: {visible(token)}"
 
 
+def feature_axis_label(feature: int, labels: dict[int, str], width: int = 32) -> str:
+    """`f123 · fires on: red…` for a chart axis (the label cut to `width`), or `f123` without one."""
+    text = labels.get(int(feature))
+    if not text:
+        return f"f{feature}"
+    return f"f{feature} · " + (text if len(text) <= width else text[: width - 1] + "…")
+
+
 def visible(token: str) -> str:
     """Spaces as '·' and newlines as '↵', so tokens are readable in tables and axes."""
     return token.replace(" ", "·").replace("\n", "↵")
@@ -77,15 +85,17 @@ def examples_html(
     return f"<div>{body}</div>"
 
 
-def activation_heatmap(tokens: Sequence[str], acts: torch.Tensor, features: Sequence[int]) -> go.Figure:
-    """Tokens (x) by features (y) heatmap of activations; acts is [pos, d_sae].
+def activation_heatmap(
+    tokens: Sequence[str], acts: torch.Tensor, features: Sequence[int], labels: dict[int, str] | None = None
+) -> go.Figure:
+    """Tokens (x) by features (y) heatmap of activations; acts is [pos, d_sae]; rows named `f123 · label`.
 
     Plotly heatmaps report no click selection to Streamlit, so each cell also carries an invisible
     scatter point whose customdata is the cell's feature: a click on a cell selects that point.
     """
     z = acts[:, list(features)].T.float().numpy()  # [n_features, pos]; arrays keep Plotly's validation cheap
     x_labels = np.array([token_label(i, t) for i, t in enumerate(tokens)], dtype=object)
-    y_labels = np.array([f"f{f}" for f in features], dtype=object)
+    y_labels = np.array([feature_axis_label(f, labels or {}) for f in features], dtype=object)
     n_features, n_tokens = z.shape
     fig = go.Figure(
         [
@@ -113,7 +123,10 @@ def activation_heatmap(tokens: Sequence[str], acts: torch.Tensor, features: Sequ
 
 
 def attribution_heatmap(
-    tokens: Sequence[str], features: Sequence[int], attributions: Sequence[Sequence[float]]
+    tokens: Sequence[str],
+    features: Sequence[int],
+    attributions: Sequence[Sequence[float]],
+    labels: dict[int, str] | None = None,
 ) -> go.Figure:
     """Tokens (x) by features (y) of signed attributions ([position][feature], red promotes, blue suppresses).
 
@@ -121,7 +134,7 @@ def attribution_heatmap(
     """
     z = np.asarray(attributions, dtype=np.float64).reshape(len(tokens), len(features)).T  # [n_features, pos]
     x_labels = np.array([token_label(i, t) for i, t in enumerate(tokens)], dtype=object)
-    y_labels = np.array([f"f{f}" for f in features], dtype=object)
+    y_labels = np.array([feature_axis_label(f, labels or {}) for f in features], dtype=object)
     n_features, n_tokens = z.shape
     bound = float(np.abs(z).max()) if z.size else 1.0
     fig = go.Figure(

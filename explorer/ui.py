@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import pandas as pd
 import streamlit as st
 
 from explorer.activations import DEFAULT_PROMPT, PromptAnalysis, analyze_prompt, default_prepend_bos
@@ -14,11 +15,13 @@ from explorer.devices import resolve_device, resolve_dtype
 from explorer.errors import ExplorerError
 from explorer.features import LogitEffect, direct_logit_effects
 from explorer.generation import GenerationSettings, LossComparison, compare_loss
+from explorer.labels import label_map, sae_identity
 from explorer.loading import Explorer, assemble, model_request
 from explorer.logits import LogitView, subset_logit_view
 from explorer.models import LoadedModel, load_model
 from explorer.paths import confine_paths
 from explorer.sae_loading import LoadedSAE, load_sae
+from explorer.store import add_to_list, lists, search
 
 T = TypeVar("T")
 EXPLORER_KEY = "explorer"
@@ -358,7 +361,7 @@ def clicked_point_feature(point: dict[str, Any]) -> int:
         custom = custom[0] if custom else None
     if custom is not None:
         return int(custom)
-    return int(str(point["y"]).removeprefix("f"))
+    return int(str(point["y"]).removeprefix("f").split(" ")[0])
 
 
 def feature_chart(figure: Any, key: str, **kwargs: Any) -> None:
@@ -419,3 +422,95 @@ def prompt_section(explorer: Explorer) -> PromptAnalysis:
     analysis = prompt_analysis(explorer, text, prepend_bos)
     truncation_notice(analysis, explorer.model.cfg.n_ctx)
     return analysis
+
+
+# ----------------------------------------------------------------------------- labels, search, lists
+
+
+def feature_labels(explorer: Explorer, features: Sequence[int]) -> dict[int, str]:
+    """The winning label text of each of `features` that has one ({} when the store cannot be read)."""
+    try:
+        return {f: label.text for f, label in label_map(explorer, list(features)).items()}
+    except ExplorerError as error:
+        st.caption(f"Labels unavailable: {error}")
+        return {}
+
+
+def label_column(explorer: Explorer, features: Sequence[int]) -> list[str]:
+    """A table column of labels for `features` ('' where none)."""
+    labels = feature_labels(explorer, features)
+    return [labels.get(int(f), "") for f in features]
+
+
+def search_features(explorer: Explorer, key: str, compact: bool = False) -> None:
+    """A search box over labels and notes; a result opens its feature."""
+    text = st.text_input(
+        "Search labels and notes", key=key, placeholder="e.g. colour",
+        help="Your labels, imported Neuronpedia explanations, automatic labels and notes; part of a word is enough.",
+    )  # fmt: skip
+    if not text.strip():
+        return
+    try:
+        hits = search(sae_identity(explorer), text)
+    except ExplorerError as error:
+        show_error(error)
+        return
+    if not hits:
+        st.caption(f"No label or note contains '{text.strip()}'.")
+        return
+    if compact:  # the sidebar: a button per hit
+        for hit in hits[:8]:
+            shown = hit.label or hit.matched
+            if st.button(f"{hit.feature} · {shown[:40]}", key=f"{key}-hit-{hit.feature}", width="stretch"):
+                open_feature(hit.feature)
+        if len(hits) > 8:
+            st.caption(f"{len(hits) - 8} more on the feature dashboard's search.")
+        return
+    feature_table(
+        pd.DataFrame([{"feature": h.feature, "label": h.label, "found in": h.field, "text": h.matched} for h in hits]),
+        key=f"{key}-results", width="stretch",
+    )  # fmt: skip
+
+
+def add_to_list_control(explorer: Explorer, features: Sequence[int], key: str) -> None:
+    """A popover to add one of `features` (the first by default) to a new or existing list."""
+    if not features:
+        return
+    identity = sae_identity(explorer)
+    with st.popover("Add to a list", icon=":material/playlist_add:"):
+        feature = (
+            st.selectbox("Feature", list(features), key=f"{key}-feature")
+            if len(features) > 1
+            else features[0]
+        )
+        try:
+            names = [saved.name for saved in lists(identity)]
+        except ExplorerError as error:
+            show_error(error)
+            return
+        new = "New list…"
+        choice = st.selectbox("List", [*names, new], key=f"{key}-list")
+        name = st.text_input("Name of the new list", key=f"{key}-name") if choice == new else choice
+        if st.button("Add", key=f"{key}-add", type="primary"):
+            try:
+                add_to_list(identity, name or "", int(feature))
+            except ExplorerError as error:
+                show_error(error)
+            else:
+                st.success(f"Feature {feature} is in '{' '.join((name or '').split())}'.")
+                st.page_link(
+                    "pages/lists.py",
+                    label="Open the list",
+                    query_params={"list": " ".join((name or "").split())},
+                )
+
+
+def with_labels(explorer: Explorer, frame: pd.DataFrame, column: str = "feature") -> pd.DataFrame:
+    """`frame` with a "label" column right after its feature column."""
+    if column not in frame.columns:
+        return frame
+    frame = frame.copy()
+    frame.insert(
+        list(frame.columns).index(column) + 1, "label", label_column(explorer, frame[column].tolist())
+    )
+    return frame

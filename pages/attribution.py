@@ -15,6 +15,7 @@ from explorer.ui import (
     cached_figure,
     current_explorer,
     feature_chart,
+    feature_labels,
     feature_table,
     open_feature,
     prompt_section,
@@ -133,9 +134,11 @@ st.subheader("Top features")
 if not result.features:
     st.info("No feature is active at or before this token.")
     st.stop()
+labels = feature_labels(explorer, [f.feature for f in result.features] + result.heatmap_features)
 rows = [
     {
         "feature": f.feature,
+        "label": labels.get(f.feature, ""),
         "token": "all" if f.position is None else token_label(f.position, f.token),
         "activation": f.activation,
         "attribution": f.attribution,
@@ -155,7 +158,7 @@ feature_table(
 
 chosen = st.selectbox(
     "Act on a listed feature", [f.feature for f in result.features], key="attr_act_on",
-    format_func=lambda f: f"feature {f}",
+    format_func=lambda f: f"feature {f}" + (f" · {labels[f]}" if labels.get(f) else ""),
 )  # fmt: skip
 with st.container(horizontal=True, vertical_alignment="center"):
     if st.button("Open its dashboard", icon=":material/insights:", width="content"):
@@ -192,7 +195,7 @@ st.caption(
 heat_tokens = tokens[: result.position + 1]
 heatmap = cached_figure(
     ("attr_heatmap", explorer.key, result.tokens.text, result.tokens.prepend_bos, result.position,
-     result.target.describe(), metric, int(top)),
-    lambda: attribution_heatmap(heat_tokens, result.heatmap_features, result.heatmap),
+     result.target.describe(), metric, int(top), tuple(sorted(labels.items()))),
+    lambda: attribution_heatmap(heat_tokens, result.heatmap_features, result.heatmap, labels),
 )  # fmt: skip
 feature_chart(heatmap, key="attr_heatmap", width="stretch")

@@ -26,6 +26,7 @@ from explorer.ui import (
     share_value,
     show_error,
     url_value,
+    with_labels,
 )
 
 st.title("Compare two SAEs")
@@ -125,17 +126,17 @@ try:
     with by_decoder:
         st.markdown("**By decoder cosine similarity** (directions in the residual stream)")
         feature_table(
-            pd.DataFrame([m.to_dict() for m in nearest_by_decoder_across(explorer, other, feature)]).rename(
+            with_labels(other, pd.DataFrame([m.to_dict() for m in nearest_by_decoder_across(explorer, other, feature)]).rename(
                 columns={"score": "cosine"}
-            ),
+            )),
             key="matches_by_decoder", sae_source=other.sae.source.text, width="stretch",
         )  # fmt: skip
     with by_correlation:
         st.markdown("**By activation correlation** (Pearson, over the sample's tokens)")
         feature_table(
-            pd.DataFrame([m.to_dict() for m in nearest_by_correlation(explorer, other, feature, rows)]).rename(
+            with_labels(other, pd.DataFrame([m.to_dict() for m in nearest_by_correlation(explorer, other, feature, rows)]).rename(
                 columns={"score": "correlation"}
-            ),
+            )),
             key="matches_by_correlation", sae_source=other.sae.source.text, width="stretch",
         )  # fmt: skip
 except ExplorerError as error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -9,6 +11,7 @@ import streamlit as st
 from explorer.activations import analyze_prompt
 from explorer.data import sae_context_size
 from explorer.errors import ExplorerError
+from explorer.export import export_html, feature_export
 from explorer.feature_stats import (
     default_stats_tokens,
     features_firing_on_token,
@@ -20,10 +23,23 @@ from explorer.feature_stats import (
 )
 from explorer.features import check_feature_ids, direct_logit_effects, neuronpedia_url
 from explorer.formats import percent
+from explorer.labels import ensure_automatic_labels, sae_identity
 from explorer.plots import examples_html, tokens_html
 from explorer.stats_cache import get_feature_stats, load_cached, sample_rows, stats_key
 from explorer.steering import FeatureSteer, format_steers
-from explorer.ui import current_explorer, feature_table, open_feature, share_value, show_error, url_value
+from explorer.store import LABEL_KINDS, MAX_LABEL, label_kinds, note_for, set_label, set_note
+from explorer.ui import (
+    add_to_list_control,
+    current_explorer,
+    feature_table,
+    label_column,
+    open_feature,
+    search_features,
+    share_value,
+    show_error,
+    url_value,
+    with_labels,
+)
 
 st.title("Feature dashboard")
 explorer = current_explorer()
@@ -52,6 +68,40 @@ with actions.container(horizontal=True, vertical_alignment="center"):  # whole l
     else:
         st.caption("No Neuronpedia id for this SAE.")
 
+# The feature's label (yours wins over an imported or automatic one) and note, editable here.
+identity = sae_identity(explorer)
+try:
+    kinds = label_kinds(identity, feature)
+    note = note_for(identity, feature)
+except ExplorerError as error:
+    show_error(error)
+    kinds, note = {}, ""
+shown = next(((kinds[k], k) for k in LABEL_KINDS if k in kinds), None)
+st.markdown(f"### Feature {feature}" + (f" · {shown[0]}" if shown else ""))
+if shown and shown[1] != "user":
+    st.caption(
+        f"{shown[1].capitalize()} label. Give it your own: yours is shown wherever the feature appears."
+    )
+edit, listing = st.columns([3, 1], vertical_alignment="bottom")
+with edit.expander("Label and note", icon=":material/edit:"), st.form(f"label-{feature}"):
+    label_text = st.text_input("Your label", value=kinds.get("user", ""), max_chars=MAX_LABEL,
+                               placeholder=kinds.get("auto", "e.g. colour adjectives"))  # fmt: skip
+    note_text = st.text_area("Note", value=note, height=100)
+    if "auto" in kinds:
+        st.caption(f"Automatic: {kinds['auto']}")
+    if "imported" in kinds:
+        st.caption(f"Imported: {kinds['imported']}")
+    if st.form_submit_button("Save"):
+        try:
+            set_label(identity, feature, label_text)
+            set_note(identity, feature, note_text)
+        except ExplorerError as error:
+            show_error(error)
+        else:
+            st.rerun()
+with listing:
+    add_to_list_control(explorer, [feature], key="dashboard-list")
+
 # Weight-based views need no statistics: shown at once.
 left, right = st.columns(2)
 effect = direct_logit_effects(explorer, [feature], n=10)[0]
@@ -63,8 +113,10 @@ left.dataframe(
 )  # fmt: skip
 with right:
     st.markdown("**Nearest features** (decoder cosine similarity)")
+    nearest = nearest_by_decoder(explorer, feature)
     feature_table(
-        pd.DataFrame([{"feature": f, "cosine": c} for f, c in nearest_by_decoder(explorer, feature)]),
+        pd.DataFrame({"feature": [f for f, _ in nearest], "label": label_column(explorer, [f for f, _ in nearest]),
+                      "cosine": [c for _, c in nearest]}),
         key="nearest_features", width="stretch",
     )  # fmt: skip
 
@@ -89,6 +141,7 @@ n_tokens = int(min(max(url_value("stats_tokens", default_tokens), 1_024), 50_000
 context = sae_context_size(explorer)
 
 stats = load_cached(stats_key(explorer, dataset, n_tokens, context))
+fresh = stats is None
 if stats is None:  # computed once, automatically, then cached on disk for every feature of this SAE
     bar = st.progress(0.0, text=f"Computing statistics over {n_tokens:,} sampled tokens of `{dataset}`…")
     try:
@@ -102,6 +155,11 @@ if stats is None:  # computed once, automatically, then cached on disk for every
         show_error(error)
         st.stop()
     bar.empty()
+try:
+    if ensure_automatic_labels(explorer, stats, refresh=fresh) and shown is None:  # a new pass: new labels
+        st.rerun()  # once, so the heading above shows this feature's new automatic label
+except ExplorerError as error:
+    show_error(error)
 st.caption(
     f"Statistics over {stats.n_tokens:,} tokens of `{dataset}` ({n_tokens:,} sampled, BOS tokens excluded; "
     f"context {stats.context_size})."
@@ -118,6 +176,16 @@ m2.metric("Max activation", f"{max_act:.3f}")
 m3.metric("Mean when active", f"{mean_act:.3f}")
 if density == 0:
     st.warning("This feature never fired on the sample (dead here).")
+with st.container(horizontal=True):
+    export = feature_export(explorer, stats, feature)
+    st.download_button(
+        "Export as HTML", export_html(f"Feature {feature}", [export]), file_name=f"feature-{feature}.html",
+        mime="text/html", icon=":material/download:", help="One self-contained file: opens offline, no server.",
+    )  # fmt: skip
+    st.download_button(
+        "Export as JSON", json.dumps(export, indent=1), file_name=f"feature-{feature}.json",
+        mime="application/json", icon=":material/data_object:", help="Neuronpedia's field names; schema in docs/.",
+    )  # fmt: skip
 
 st.subheader("Max-activating examples")
 examples = top_examples(stats, explorer, feature)
@@ -152,6 +220,9 @@ if own_text.strip():
         values = analysis.acts[:, feature].tolist()
         st.html(tokens_html(analysis.tokens.strings, values, max_value=max_act or None, label=f"f{feature}"))
 
+st.subheader("Search by label or note")
+search_features(explorer, key="dashboard-search")
+
 st.subheader("Search by token")
 token_text = st.text_input("Token", placeholder="e.g.  red  (a leading space matters)")
 if token_text:
@@ -165,7 +236,10 @@ if token_text:
     with left:
         st.markdown("**Features that most promote it** (W_dec @ W_U)")
         feature_table(
-            pd.DataFrame(features_promoting_token(explorer, token_id), columns=["feature", "logit"]),
+            with_labels(
+                explorer,
+                pd.DataFrame(features_promoting_token(explorer, token_id), columns=["feature", "logit"]),
+            ),
             key="promoting_features",
         )
     fired, occurrences = features_firing_on_token(
@@ -175,4 +249,7 @@ if token_text:
         st.markdown(
             f"**Features that fire most on it** (mean activation over {occurrences} occurrences in the sample)"
         )
-        feature_table(pd.DataFrame(fired, columns=["feature", "mean activation"]), key="firing_features")
+        feature_table(
+            with_labels(explorer, pd.DataFrame(fired, columns=["feature", "mean activation"])),
+            key="firing_features",
+        )

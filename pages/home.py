@@ -63,6 +63,8 @@ PAGE_GUIDE = (  # (file in pages/, title, what it does)
      "features, MSE, explained variance, cosine similarity, CE loss recovered and KL divergence."),
     ("compare", "Compare two SAEs", "a second SAE on the same model: the same metrics side by side, overlaid "
      "histograms, and a feature's nearest features in the other SAE."),
+    ("lists", "Feature lists", "your lists of features with labels, densities and their activation on the prompt; "
+     "reorder, annotate, and export a list as one HTML file a colleague opens offline."),
     ("training", "Train an SAE", "launch SAE-Lens training runs from a form, watch them live, cancel, resume, and "
      "open the trained SAE (or its latest checkpoint) here."),
 )  # fmt: skip

@@ -13,6 +13,7 @@ from explorer.ui import (
     cached_logit_effects,
     cached_logit_view,
     current_explorer,
+    feature_labels,
     prompt_section,
     show_error,
 )
@@ -74,10 +75,11 @@ st.caption(
     "W_dec[f] @ W_U: the tokens each feature's decoder direction most promotes and suppresses. The final LayerNorm is not applied."
 )
 effects = cached_logit_effects(explorer, explorer.key, tuple(features[:50]), 8)
+labels = feature_labels(explorer, [e.feature for e in effects])
 st.dataframe(
     pd.DataFrame(
         [
-            {"feature": e.feature, "promotes": " ".join(repr(t) for t in e.top_tokens),
+            {"feature": e.feature, "label": labels.get(e.feature, ""), "promotes": " ".join(repr(t) for t in e.top_tokens),
              "suppresses": " ".join(repr(t) for t in e.bottom_tokens), "max logit": e.top_values[0]}
             for e in effects
         ]

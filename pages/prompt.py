@@ -13,9 +13,11 @@ from explorer.ui import (
     colour_by_key,
     current_explorer,
     feature_chart,
+    feature_labels,
     feature_table,
     prompt_section,
     share_value,
+    with_labels,
 )
 
 st.title("Prompt activations")
@@ -36,17 +38,23 @@ feature = st.number_input(
 share_value("feature", int(feature))
 st.session_state["colour_by_for"] = colour_by_key()
 values = analysis.acts[:, int(feature)].tolist()
-st.markdown(f"**Feature {int(feature)}** · max activation {max(values):.3f} (hover a token for its value)")
+colour_label = feature_labels(explorer, [int(feature)]).get(int(feature))
+st.markdown(
+    f"**Feature {int(feature)}**" + (f" ({colour_label})" if colour_label else "")
+    + f" · max activation {max(values):.3f} (hover a token for its value)"
+)  # fmt: skip
 st.html(tokens_html(tokens, values, label=f"f{int(feature)}"))
 
 st.subheader("Tokens × top features")
 n_heat = st.slider("Features in the heatmap (highest max activation over the prompt)", 5, 50, 15)
 heat_features = [f.feature for f in top_features(aggregate_activations(analysis, "max"), n_heat)]
 if heat_features:
+    heat_labels = feature_labels(explorer, heat_features)
     heatmap = cached_figure(
-        ("heatmap", explorer.key, analysis.tokens.text, analysis.tokens.prepend_bos, tuple(heat_features)),
-        lambda: activation_heatmap(tokens, analysis.acts, heat_features),
-    )
+        ("heatmap", explorer.key, analysis.tokens.text, analysis.tokens.prepend_bos, tuple(heat_features),
+         tuple(sorted(heat_labels.items()))),
+        lambda: activation_heatmap(tokens, analysis.acts, heat_features, heat_labels),
+    )  # fmt: skip
     feature_chart(heatmap, key="heatmap", width="stretch")
     st.caption("Click a cell to open that feature's dashboard.")
 else:
@@ -62,7 +70,10 @@ position = st.select_slider(
 active = analysis.active_at(position)
 st.caption(f"{len(active)} features are active (> 0) at token {token_label(position, tokens[position])}.")
 feature_table(
-    pd.DataFrame([{"feature": f.feature, "activation": f.activation} for f in active]),
+    with_labels(
+        explorer,
+        pd.DataFrame({"feature": [f.feature for f in active], "activation": [f.activation for f in active]}),
+    ),  # fmt: skip
     key="active_features",
     width="stretch",
     height=min(400, 40 + 35 * max(1, len(active))),

@@ -11,6 +11,7 @@ from explorer.steering import STEER_MODES, FeatureSteer, format_steers, parse_st
 from explorer.ui import (
     continuations_side_by_side,
     current_explorer,
+    feature_labels,
     generation_settings_inputs,
     prompt_analysis,
     prompt_inputs,
@@ -58,6 +59,9 @@ chosen = [
     for r in rows.itertuples()
 ]
 share_value("steer", format_steers(chosen))
+steer_labels = feature_labels(explorer, [s.feature for s in chosen])
+if steer_labels:
+    st.caption("Labels: " + " · ".join(f"**{f}**: {text}" for f, text in steer_labels.items()))
 
 settings = generation_settings_inputs()
 inputs = (text, settings, format_steers(chosen))

@@ -10,8 +10,10 @@ from explorer.features import density_from_file, neuronpedia_url
 from explorer.formats import DENSITY_COLUMN_FORMAT
 from explorer.plots import token_label
 from explorer.ui import (
+    add_to_list_control,
     cached_logit_effects,
     current_explorer,
+    feature_labels,
     feature_table,
     prompt_section,
     share_value,
@@ -65,11 +67,13 @@ effects = {
     e.feature: e for e in cached_logit_effects(explorer, explorer.key, tuple(f.feature for f in top), 5)
 }
 column = "firing positions" if mode == "count" else "activation"
+labels = feature_labels(explorer, [f.feature for f in top])
 rows = []
 for f in top:
     rows.append(
         {
             "feature": f.feature,
+            "label": labels.get(f.feature, ""),
             column: f.activation,
             "density": None if density is None else 100 * float(density[f.feature]),
             "promotes": " ".join(repr(t) for t in effects[f.feature].top_tokens),
@@ -91,6 +95,7 @@ feature_table(
         "neuronpedia": st.column_config.LinkColumn(display_text="open"),
     },
 )
+add_to_list_control(explorer, [f.feature for f in top], key="top-features-list")
 if density is None:
     st.caption(
         "This SAE has no sparsity.safetensors: see the Sparsity page for density measured on a dataset."

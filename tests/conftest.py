@@ -56,6 +56,8 @@ def allowed_roots_for_tests(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.pop(ROOTS_ENV, None)
     roots = [*allowed_roots(), tmp_path_factory.getbasetemp()]
     os.environ[ROOTS_ENV] = os.pathsep.join(str(r) for r in roots)
+    # What users write (labels, notes, lists) goes to a store of the test session's own.
+    os.environ["SAE_EXPLORER_STORE"] = str(tmp_path_factory.mktemp("store") / "explorer.sqlite3")
 
 
 @pytest.fixture(scope="session")

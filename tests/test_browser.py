@@ -41,6 +41,7 @@ PAGES = {  # url path -> the page's title
     "steering": "Steering",
     "sparsity": "Sparsity and reconstruction",
     "compare": "Compare two SAEs",
+    "lists": "Feature lists",
     "training": "Train an SAE",
 }
 
@@ -84,6 +85,7 @@ def start_server(tmp: Path, runs: Path) -> Server:
     port = free_port()
     log = tmp / "server.log"
     env = {**os.environ, "SAE_EXPLORER_CACHE": str(tmp / "cache"), "SAE_EXPLORER_RUNS": str(runs),
+           "SAE_EXPLORER_STORE": str(tmp / "store.sqlite3"),
            "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
@@ -386,6 +388,83 @@ def test_attribution_link_reproduces_for_a_colleague_and_a_row_opens_its_feature
     settle(page)
     assert query(page)["feature"] == str(expected.features[0].feature) and query(page)["prompt"] == prompt
     assert_no_exception(page)
+
+
+def test_label_shows_everywhere_search_finds_it_and_a_list_exports_for_offline_reading(
+    page: Page, server: Server, browser: Browser, tmp_path: Path
+) -> None:
+    """Label a feature; its label shows on every page that shows the feature; the sidebar search finds it by
+    part of the label; it and two others go into a list; the list's HTML export opens offline in Chromium."""
+    from explorer.activations import DEFAULT_PROMPT, analyze_prompt, top_features
+    from explorer.loading import load_explorer
+
+    explorer = load_explorer("demo:mlp0-standard", device="cpu", dtype="float32")
+    first, second, third = (
+        f.feature for f in top_features(analyze_prompt(explorer, DEFAULT_PROMPT).acts[-1], 3)
+    )
+    label = "zebra stripes detector"
+    sae = "demo:mlp0-standard"
+    open_page(page, server, "feature", feature=str(first), sae=sae)
+    compute_statistics(page)
+    page.get_by_text("Label and note").click()
+    page.get_by_label("Your label", exact=True).fill(label)
+    page.get_by_role("button", name="Save").click()
+    settle(page)
+    expect(page.get_by_role("heading", name=f"Feature {first} · {label}")).to_be_visible(timeout=60_000)
+
+    def shown(path: str) -> str:
+        open_page(page, server, path, sae=sae, prompt=DEFAULT_PROMPT)
+        page.wait_for_timeout(1500)  # tables and charts draw after the script finishes
+        assert_no_exception(page)
+        return page.locator("[data-testid='stMain']").text_content() or ""
+
+    for path in ("prompt", "top_features", "logit_view", "steering"):  # each shows the prompt's top feature
+        assert label in shown(path), path
+
+    sidebar = page.locator("[data-testid='stSidebar']")
+    search = sidebar.get_by_label("Search labels and notes", exact=True)
+    search.fill("STRIPES")
+    search.press("Enter")
+    settle(page)
+    sidebar.get_by_role("button", name=f"{first} · {label}").click()
+    page.wait_for_function("() => location.pathname.endsWith('/feature')", timeout=60_000)
+    settle(page)
+    assert query(page)["feature"] == str(first)
+
+    for feature in (first, second, third):
+        open_page(page, server, "feature", feature=str(feature), sae=sae)
+        expect(page.get_by_text("Max-activating examples")).to_be_visible(timeout=120_000)
+        page.get_by_role("button", name="Add to a list").click()
+        name_box = page.get_by_label("Name of the new list", exact=True)
+        if feature == first:
+            name_box.fill("stripes and friends")
+            name_box.press("Tab")
+        page.get_by_role("button", name="Add", exact=True).click()
+        expect(page.get_by_text(f"Feature {feature} is in 'stripes and friends'.")).to_be_visible(
+            timeout=60_000
+        )
+        page.keyboard.press("Escape")
+
+    text = shown("lists")
+    assert label in text and all(str(f) in text for f in (first, second, third))
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Export as HTML").click()
+    exported = tmp_path / "list.html"
+    download.value.save_as(exported)
+    screenshot(page, "lists")
+
+    offline = browser.new_context(offline=True)
+    requests: list[str] = []
+    offline.route("**/*", lambda route: (requests.append(route.request.url), route.continue_() if route.request.url.startswith("file:") else route.abort()))  # fmt: skip
+    reader = offline.new_page()
+    reader.goto(exported.as_uri())
+    for feature in (first, second, third):
+        expect(reader.locator(f"#feature-{feature} h2")).to_be_visible()
+        expect(reader.locator(f"#feature-{feature}").get_by_text("Max-activating examples")).to_be_visible()
+        assert reader.locator(f"#feature-{feature} span[title]").count() > 20  # highlighted example tokens
+    expect(reader.locator(f"#feature-{first} h2")).to_contain_text(label)
+    assert all(url.startswith("file:") for url in requests), requests  # nothing but the file itself
+    offline.close()
 
 
 def test_generation_and_steering(page: Page, server: Server, browser: Browser) -> None:

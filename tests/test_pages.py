@@ -53,7 +53,7 @@ def test_prompt_page_overlong_and_empty_prompt() -> None:
 def test_top_features_page() -> None:
     at = open_page("pages/top_features.py")
     table = at.dataframe[0].value
-    assert list(table.columns)[:2] == ["feature", "activation"]
+    assert list(table.columns)[:3] == ["feature", "label", "activation"]
     assert len(table) <= 10 and table["activation"].is_monotonic_decreasing
     at.slider[0].set_value(3).run()
     assert len(at.dataframe[0].value) <= 3
@@ -83,7 +83,14 @@ def test_attribution_page() -> None:
     at = open_page("pages/attribution.py")
     assert at.title[0].value == "Attribution"
     table = at.dataframe[0].value
-    assert list(table.columns) == ["feature", "token", "activation", "attribution", "ablation effect"]
+    assert list(table.columns) == [
+        "feature",
+        "label",
+        "token",
+        "activation",
+        "attribution",
+        "ablation effect",
+    ]
     assert len(table) == 20 and table["attribution"].abs().is_monotonic_decreasing
     assert len(at.get("plotly_chart")) == 2  # estimate against ablation, tokens x features
     # The numbers are the library's: the same call outside the page.
@@ -252,3 +259,50 @@ def test_training_from_the_form_runs_and_opens(tmp_path: Path, monkeypatch: pyte
     assert not at.exception
     assert [t.value for t in at.title] == ["SAE Feature Explorer"]  # Home, with the URL naming the run
     assert at.query_params["sae"] in (run_source, [run_source])
+
+
+def test_label_search_list_and_export_on_the_dashboard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Label a feature, find it by part of its label, add it to a new list, see the list; exports offered."""
+    from explorer.labels import sae_identity
+    from explorer.loading import load_explorer
+    from explorer.store import get_list, labels_for
+
+    monkeypatch.setenv("SAE_EXPLORER_CACHE", str(tmp_path))
+    monkeypatch.setenv("SAE_EXPLORER_STORE", str(tmp_path / "store.sqlite3"))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["feature"] = "5"
+    at.run()
+    at.switch_page("pages/feature.py").run()
+    assert not at.exception, at.exception
+    heading = next(m.value for m in at.markdown if m.value.startswith("### Feature 5"))
+    assert "fires on:" in heading  # the automatic label, from the statistics pass
+    next(t for t in at.text_input if t.label == "Your label").set_value("zebra stripes feature")
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert not at.exception
+    assert any(m.value == "### Feature 5 · zebra stripes feature" for m in at.markdown)
+    at.text_input(key="dashboard-search").set_value("STRIPES").run()
+    results = at.dataframe[-1].value
+    assert results["feature"].tolist() == [5] and results["label"].tolist() == ["zebra stripes feature"]
+    at.selectbox(key="dashboard-list-list").set_value("New list…").run()
+    at.text_input(key="dashboard-list-name").set_value("animal features").run()
+    at.button(key="dashboard-list-add").click().run()
+    assert not at.exception and any("is in 'animal features'" in s.value for s in at.success)
+    assert [b.label for b in at.get("download_button")] == ["Export as HTML", "Export as JSON"]
+    explorer = load_explorer("demo", device="cpu", dtype="float32")
+    identity = sae_identity(explorer)
+    assert get_list(identity, "animal features").features == [5]
+    assert labels_for(identity, [5])[5].text == "zebra stripes feature"
+    at.query_params["list"] = "animal features"
+    at.switch_page("pages/lists.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert table["feature"].tolist() == [5] and table["label"].tolist() == ["zebra stripes feature"]
+    from explorer.activations import analyze_prompt
+
+    expected = analyze_prompt(explorer, at.text_area[0].value).acts[:, 5].tolist()
+    assert list(table["on the prompt"][0]) == pytest.approx(
+        expected, abs=1e-5
+    )  # the sparkline: the prompt's values
+    assert [b.label for b in at.get("download_button")] == ["Export as HTML", "Export as JSON"]
