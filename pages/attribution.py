@@ -11,6 +11,7 @@ from explorer.errors import ExplorerError
 from explorer.plots import attribution_heatmap, estimate_vs_ablation, token_label, tokens_html, visible
 from explorer.steering import FeatureSteer, format_steers
 from explorer.ui import (
+    add_to_list_control,
     cached_attribution,
     cached_figure,
     current_explorer,
@@ -169,6 +170,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
         open_feature(chosen, "steering", steer=format_steers([FeatureSteer(chosen, 0.0, "ablate")]))
     if st.button("Colour the prompt by it", icon=":material/text_fields:", width="content"):
         open_feature(chosen, "prompt")
+    add_to_list_control(explorer, [chosen], key=f"attribution-list-{chosen}")
 
 if result.ablation is not None:
     st.subheader("Estimate against ablation")

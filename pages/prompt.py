@@ -8,6 +8,7 @@ import streamlit as st
 from explorer.activations import aggregate_activations, top_features
 from explorer.plots import activation_heatmap, token_label, tokens_html
 from explorer.ui import (
+    add_to_list_control,
     cached_figure,
     colour_by_feature,
     colour_by_key,
@@ -78,3 +79,4 @@ feature_table(
     width="stretch",
     height=min(400, 40 + 35 * max(1, len(active))),
 )
+add_to_list_control(explorer, [f.feature for f in active[:50]], key="prompt-list")
