@@ -85,31 +85,33 @@ def examples_html(
     return f"<div>{body}</div>"
 
 
-def activation_heatmap(
-    tokens: Sequence[str], acts: torch.Tensor, features: Sequence[int], labels: dict[int, str] | None = None
+def _feature_heatmap(
+    z: np.ndarray,
+    tokens: Sequence[str],
+    features: Sequence[int],
+    labels: dict[int, str] | None,
+    value: str,
+    value_format: str,
+    **colours: object,
 ) -> go.Figure:
-    """Tokens (x) by features (y) heatmap of activations; acts is [pos, d_sae]; rows named `f123 · label`.
+    """Tokens (x) by features (y) heatmap of `z` [n_features, pos], rows named `f123 · label`.
 
     Plotly heatmaps report no click selection to Streamlit, so each cell also carries an invisible
     scatter point whose customdata is the cell's feature: a click on a cell selects that point.
     """
-    z = acts[:, list(features)].T.float().numpy()  # [n_features, pos]; arrays keep Plotly's validation cheap
     x_labels = np.array([token_label(i, t) for i, t in enumerate(tokens)], dtype=object)
     y_labels = np.array([feature_axis_label(f, labels or {}) for f in features], dtype=object)
     n_features, n_tokens = z.shape
     fig = go.Figure(
         [
-            go.Heatmap(
-                z=z, x=x_labels, y=y_labels, colorscale="Reds", zmin=0, hoverinfo="skip",
-                colorbar={"title": {"text": "activation"}},
-            ),
+            go.Heatmap(z=z, x=x_labels, y=y_labels, hoverinfo="skip", colorbar={"title": {"text": value}}, **colours),
             go.Scatter(  # one point per cell, row by row
                 x=np.tile(x_labels, n_features), y=np.repeat(y_labels, n_tokens),
                 customdata=np.repeat(np.asarray(features, dtype=np.int64), n_tokens),
-                text=np.char.mod("%.3f", z.reshape(-1)).astype(object), mode="markers", showlegend=False,
+                text=np.char.mod(value_format, z.reshape(-1)).astype(object), mode="markers", showlegend=False,
                 marker={"symbol": "square", "size": 16, "opacity": 0},
                 selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
-                hovertemplate="token %{x}<br>feature %{customdata}<br>activation %{text}"
+                hovertemplate=f"token %{{x}}<br>feature %{{customdata}}<br>{value} %{{text}}"
                 "<br>click to open its dashboard<extra></extra>",
             ) if n_features else go.Scatter(),
         ]
@@ -120,6 +122,14 @@ def activation_heatmap(
         yaxis={"autorange": "reversed", "title": "feature"},
     )  # fmt: skip
     return fig
+
+
+def activation_heatmap(
+    tokens: Sequence[str], acts: torch.Tensor, features: Sequence[int], labels: dict[int, str] | None = None
+) -> go.Figure:
+    """Tokens (x) by features (y) heatmap of activations (acts is [pos, d_sae]); a click on a cell opens its feature."""
+    z = acts[:, list(features)].T.float().numpy()  # [n_features, pos]; arrays keep Plotly's validation cheap
+    return _feature_heatmap(z, tokens, features, labels, "activation", "%.3f", colorscale="Reds", zmin=0)
 
 
 def attribution_heatmap(
@@ -128,38 +138,13 @@ def attribution_heatmap(
     attributions: Sequence[Sequence[float]],
     labels: dict[int, str] | None = None,
 ) -> go.Figure:
-    """Tokens (x) by features (y) of signed attributions ([position][feature], red promotes, blue suppresses).
-
-    As in `activation_heatmap`, invisible points carry each cell's feature so a click opens it.
-    """
+    """Tokens (x) by features (y) of signed attributions ([position][feature]; red promotes, blue suppresses)."""
     z = np.asarray(attributions, dtype=np.float64).reshape(len(tokens), len(features)).T  # [n_features, pos]
-    x_labels = np.array([token_label(i, t) for i, t in enumerate(tokens)], dtype=object)
-    y_labels = np.array([feature_axis_label(f, labels or {}) for f in features], dtype=object)
-    n_features, n_tokens = z.shape
     bound = float(np.abs(z).max()) if z.size else 1.0
-    fig = go.Figure(
-        [
-            go.Heatmap(
-                z=z, x=x_labels, y=y_labels, colorscale="RdBu", reversescale=True, zmid=0,
-                zmin=-bound, zmax=bound, hoverinfo="skip", colorbar={"title": {"text": "attribution"}},
-            ),
-            go.Scatter(
-                x=np.tile(x_labels, n_features), y=np.repeat(y_labels, n_tokens),
-                customdata=np.repeat(np.asarray(features, dtype=np.int64), n_tokens),
-                text=np.char.mod("%+.3f", z.reshape(-1)).astype(object), mode="markers", showlegend=False,
-                marker={"symbol": "square", "size": 16, "opacity": 0},
-                selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
-                hovertemplate="token %{x}<br>feature %{customdata}<br>attribution %{text}"
-                "<br>click to open its dashboard<extra></extra>",
-            ) if n_features else go.Scatter(),
-        ]
+    return _feature_heatmap(
+        z, tokens, features, labels, "attribution", "%+.3f",
+        colorscale="RdBu", reversescale=True, zmid=0, zmin=-bound, zmax=bound,
     )  # fmt: skip
-    fig.update_layout(
-        height=max(250, 22 * len(features) + 140), margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"tickangle": -60, "tickfont": FONT, "title": "token (position: text)"},
-        yaxis={"autorange": "reversed", "title": "feature"},
-    )  # fmt: skip
-    return fig
 
 
 def estimate_vs_ablation(

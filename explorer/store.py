@@ -349,34 +349,34 @@ def get_list(sae: SaeIdentity, name: str) -> FeatureList:
     raise ExplorerError(f"This SAE has no list named '{name}'.", hint="Create it from a feature's dashboard.")
 
 
+def _upsert_list(connection: sqlite3.Connection, sae: SaeIdentity, name: str, description: str | None) -> int:
+    """Create the list (or touch it, setting its description when one is given); its id."""
+    now = time.time()
+    _remember(connection, sae)
+    connection.execute(
+        "INSERT INTO lists (sae_hash, name, description, created, updated) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(sae_hash, name) DO UPDATE SET updated = excluded.updated"
+        + (", description = excluded.description" if description is not None else ""),
+        (sae.sae_hash, name, description or "", now, now),
+    )
+    return connection.execute(
+        "SELECT id FROM lists WHERE sae_hash = ? AND name = ?", (sae.sae_hash, name)
+    ).fetchone()[0]
+
+
 def save_list(sae: SaeIdentity, name: str, description: str = "") -> None:
     """Create a list, or update its description."""
     name = _check_name(name)
-    now = time.time()
     with transaction() as connection:
-        _remember(connection, sae)
-        connection.execute(
-            "INSERT INTO lists (sae_hash, name, description, created, updated) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(sae_hash, name) DO UPDATE SET description = excluded.description, updated = excluded.updated",
-            (sae.sae_hash, name, description, now, now),
-        )
+        _upsert_list(connection, sae, name, description)
 
 
 def add_to_list(sae: SaeIdentity, name: str, feature: int, note: str = "") -> None:
     """Append a feature to a list (created if needed); a feature already there keeps its place."""
     _check_feature(sae, feature)
     name = _check_name(name)
-    now = time.time()
     with transaction() as connection:
-        _remember(connection, sae)
-        connection.execute(
-            "INSERT INTO lists (sae_hash, name, created, updated) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(sae_hash, name) DO UPDATE SET updated = excluded.updated",
-            (sae.sae_hash, name, now, now),
-        )
-        (list_id,) = connection.execute(
-            "SELECT id FROM lists WHERE sae_hash = ? AND name = ?", (sae.sae_hash, name)
-        ).fetchone()
+        list_id = _upsert_list(connection, sae, name, None)
         (last,) = connection.execute(
             "SELECT COALESCE(MAX(position), -1) FROM list_items WHERE list_id = ?", (list_id,)
         ).fetchone()
