@@ -217,6 +217,16 @@ def cmd_label(args: argparse.Namespace) -> dict[str, Any]:
     explorer = _load(args)
     if args.import_neuronpedia:
         return {"imported": import_neuronpedia(explorer, args.import_neuronpedia)}
+    if args.explain is not None:
+        from explorer.autointerp import URL_ENV, configured_endpoint, explain
+        from explorer.features import check_feature_ids
+
+        endpoint = configured_endpoint()
+        if endpoint is None:
+            raise ExplorerError("No LLM endpoint is set.", hint=f"Set {URL_ENV} and SAE_EXPLORER_LLM_MODEL.")
+        feature = check_feature_ids(explorer, [args.explain])[0]
+        stats, _ = _stats(args, explorer)
+        return {"feature": feature, "label": explain(explorer, stats, feature, endpoint), "kind": "llm"}
     if args.feature is None or args.text is None:
         raise ExplorerError(
             'Give a feature and its label, e.g. `label 12 "colour words"`, or --import-neuronpedia FILE.'
@@ -246,6 +256,8 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
 
     if (args.feature is None) == (args.list is None):
         raise ExplorerError("Export either --feature F or --list NAME.")
+    if args.format == "html" and not args.out:
+        raise ExplorerError("HTML goes to a file: add --out FILE.html.")
     from explorer.labels import ensure_automatic_labels
 
     explorer = _load(args)
@@ -272,9 +284,7 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
             "format": args.format,
             "features": [int(f["index"]) for f in features],
         }
-    if args.format == "json":
-        return data
-    raise ExplorerError("HTML goes to a file: add --out FILE.html.")
+    return data
 
 
 def cmd_feature(args: argparse.Namespace) -> dict[str, Any]:
@@ -472,6 +482,14 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("feature", type=int, nargs="?")
     label.add_argument("text", nargs="?", help="the label (empty removes it)")
     label.add_argument("--import-neuronpedia", metavar="FILE", help="a Neuronpedia explanation export (JSON)")
+    label.add_argument(
+        "--explain",
+        type=int,
+        metavar="F",
+        help="have the LLM endpoint (SAE_EXPLORER_LLM_URL) explain feature F",
+    )
+    _dataset_options(label)
+    label.add_argument("--n-tokens", type=int, default=None, help="statistics sample for --explain")
     label.set_defaults(handler=cmd_label)
     search = sub.add_parser("search", parents=[common], help="search features by their labels and notes")
     search.add_argument("text")

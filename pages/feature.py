@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.activations import analyze_prompt
+from explorer.autointerp import configured_endpoint, explain
 from explorer.data import sae_context_size
 from explorer.errors import ExplorerError
 from explorer.export import export_html, feature_export
@@ -91,6 +92,8 @@ with edit.expander("Label and note", icon=":material/edit:"), st.form(f"label-{f
         st.caption(f"Automatic: {kinds['auto']}")
     if "imported" in kinds:
         st.caption(f"Imported: {kinds['imported']}")
+    if "llm" in kinds:
+        st.caption(f"From the LLM: {kinds['llm']}")
     if st.form_submit_button("Save"):
         try:
             set_label(identity, feature, label_text)
@@ -177,6 +180,20 @@ m3.metric("Mean when active", f"{mean_act:.3f}")
 if density == 0:
     st.warning("This feature never fired on the sample (dead here).")
 with st.container(horizontal=True):
+    try:
+        endpoint = configured_endpoint()
+    except ExplorerError as error:
+        show_error(error)
+        endpoint = None
+    if endpoint is not None and st.button("Explain with the LLM", icon=":material/auto_awesome:",
+                                          help=f"Asks {endpoint.model} at {endpoint.url} from the top examples."):  # fmt: skip
+        try:
+            with st.spinner("Asking the LLM…"):
+                explain(explorer, stats, feature, endpoint)
+        except ExplorerError as error:
+            show_error(error)
+        else:
+            st.rerun()
     export = feature_export(explorer, stats, feature)
     st.download_button(
         "Export as HTML", export_html(f"Feature {feature}", [export]), file_name=f"feature-{feature}.html",

@@ -420,6 +420,7 @@ def test_label_shows_everywhere_search_finds_it_and_a_list_exports_for_offline_r
 
     for path in ("prompt", "top_features", "logit_view", "steering"):  # each shows the prompt's top feature
         assert label in shown(path), path
+    assert "fires on:" in shown("attribution")  # its listed features, with their automatic labels
 
     sidebar = page.locator("[data-testid='stSidebar']")
     search = sidebar.get_by_label("Search labels and notes", exact=True)

@@ -331,3 +331,81 @@ def test_cli_export_writes_html_and_prints_json(run_cli: Callable[..., CliResult
                           (("--list", "nope", "--n-tokens", "8192"), "no list named 'nope'")):  # fmt: skip
         bad = run_cli("export", "--sae", "demo", *args)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ----------------------------------------------------------------------------- optional LLM explanations
+
+
+class _FakeChat:
+    """A local OpenAI-compatible chat-completions server (127.0.0.1) that records what it was asked."""
+
+    def __init__(self, answer: str, status: int = 200) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict[str, object]] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers["Content-Length"])
+                fake.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                      "body": json.loads(self.rfile.read(length))})  # fmt: skip
+                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_llm_explanations_from_a_local_endpoint_are_stored_and_failures_are_clear(
+    demo: Explorer, small_stats: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.autointerp import KEY_ENV, MODEL_ENV, URL_ENV, Endpoint, configured_endpoint, explain
+    from explorer.feature_stats import FeatureStats
+    from explorer.labels import sae_identity
+
+    assert isinstance(small_stats, FeatureStats)
+    assert configured_endpoint() is None  # nothing is called unless the user sets an endpoint
+    feature = int(small_stats.fire_counts.argmax())
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the fake server is local, whatever proxy is set
+    fake = _FakeChat('  "Sentence-ending punctuation"  ')
+    try:
+        monkeypatch.setenv(URL_ENV, fake.url + "/")
+        monkeypatch.setenv(MODEL_ENV, "tiny-explainer")
+        monkeypatch.setenv(KEY_ENV, "secret")
+        endpoint = configured_endpoint()
+        assert endpoint == Endpoint(fake.url, "tiny-explainer", "secret")
+        assert explain(demo, small_stats, feature, endpoint) == "Sentence-ending punctuation"
+        (asked,) = fake.requests
+        assert asked["path"] == "/v1/chat/completions" and asked["auth"] == "Bearer secret"
+        body = asked["body"]
+        assert isinstance(body, dict) and body["model"] == "tiny-explainer"
+        assert "<<" in body["messages"][1]["content"] and f"Feature {feature}" in body["messages"][1]["content"]
+        label = labels_for(sae_identity(demo), [feature])[feature]
+        assert (label.text, label.kind) == ("Sentence-ending punctuation", "llm")
+    finally:
+        fake.close()
+    with pytest.raises(ExplorerError, match="cannot be reached"):
+        explain(demo, small_stats, feature, Endpoint(fake.url, "tiny-explainer"), timeout_s=5)
+    broken = _FakeChat("x", status=500)
+    try:
+        with pytest.raises(ExplorerError, match="answered 500"):
+            explain(demo, small_stats, feature, Endpoint(broken.url, "m"))
+    finally:
+        broken.close()
+    monkeypatch.delenv(MODEL_ENV)
+    with pytest.raises(ExplorerError, match="SAE_EXPLORER_LLM_MODEL is not"):
+        configured_endpoint()
