@@ -147,11 +147,18 @@ def parse_neuronpedia_export(data: Any) -> list[tuple[int, str]]:
 def import_neuronpedia(explorer: Explorer, path: str | Path) -> int:
     """Import a Neuronpedia explanation export (JSON file) as labels of kind "imported"; returns the count."""
     try:
-        data = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as error:
         raise ExplorerError(f"Cannot read {path}: {error.strerror}.") from None
+    return import_neuronpedia_text(explorer, text, str(path))
+
+
+def import_neuronpedia_text(explorer: Explorer, text: str, name: str = "The file") -> int:
+    """Import a Neuronpedia explanation export given as JSON text (e.g. an upload); returns the count."""
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ExplorerError(f"{path} is not JSON: {error.msg} (line {error.lineno}).") from None
+        raise ExplorerError(f"{name} is not JSON: {error.msg} (line {error.lineno}).") from None
     pairs = parse_neuronpedia_export(data)
     d_sae = explorer.sae.d_sae
     outside = [f for f, _ in pairs if not 0 <= f < d_sae]

@@ -14,7 +14,7 @@ from explorer.export import export_html, list_export
 from explorer.feature_stats import default_stats_tokens
 from explorer.features import density_from_file
 from explorer.formats import percent
-from explorer.labels import ensure_automatic_labels, sae_identity
+from explorer.labels import ensure_automatic_labels, import_neuronpedia_text, sae_identity
 from explorer.stats_cache import get_feature_stats, load_cached, stats_key
 from explorer.store import delete_list, lists, save_list, set_list_items
 from explorer.ui import (
@@ -40,6 +40,20 @@ try:
 except ExplorerError as error:
     show_error(error)
     st.stop()
+with st.expander("Import labels from Neuronpedia", icon=":material/upload:"):
+    upload = st.file_uploader(
+        "Neuronpedia explanation export (JSON)", type=["json"], key="neuronpedia_upload",
+        help="A list of {index, description} for this SAE's features; they show as labels (yours still win).",
+    )  # fmt: skip
+    if upload is not None and st.button("Import", key="neuronpedia_import"):
+        try:
+            count = import_neuronpedia_text(
+                explorer, upload.getvalue().decode("utf-8", "replace"), upload.name
+            )
+        except ExplorerError as error:
+            show_error(error)
+        else:
+            st.success(f"Imported {count:,} explanations as labels.")
 if not saved:
     st.info("This SAE has no lists yet. On a feature's dashboard, use **Add to a list**.")
     st.stop()

@@ -351,7 +351,9 @@ class _FakeChat:
                 length = int(self.headers["Content-Length"])
                 fake.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
                                       "body": json.loads(self.rfile.read(length))})  # fmt: skip
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
+                payload = json.dumps(
+                    {"choices": [{"message": {"role": "assistant", "content": answer}}]}
+                ).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -393,7 +395,9 @@ def test_llm_explanations_from_a_local_endpoint_are_stored_and_failures_are_clea
         assert asked["path"] == "/v1/chat/completions" and asked["auth"] == "Bearer secret"
         body = asked["body"]
         assert isinstance(body, dict) and body["model"] == "tiny-explainer"
-        assert "<<" in body["messages"][1]["content"] and f"Feature {feature}" in body["messages"][1]["content"]
+        assert (
+            "<<" in body["messages"][1]["content"] and f"Feature {feature}" in body["messages"][1]["content"]
+        )
         label = labels_for(sae_identity(demo), [feature])[feature]
         assert (label.text, label.kind) == ("Sentence-ending punctuation", "llm")
     finally:
