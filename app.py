@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import streamlit as st
 
 from explorer.bundle import read_manifest
+from explorer.cluster import RAY_ENV
 from explorer.errors import ExplorerError
 from explorer.loading import Explorer
 from explorer.paths import confine_paths
 from explorer.ui import (
     EXPLORER_KEY,
     OTHER_SOURCE,
+    RAY_ADDRESS_KEY,
     follow_url_source,
     get_explorer,
     other_source_key,
@@ -82,6 +85,12 @@ def sidebar_source() -> tuple[str, str | None, str, str]:
             dtype = st.selectbox(
                 "Dtype", ["auto", "float32", "bfloat16", "float16"], key="dtype", persist_state="session"
             )
+            st.text_input(
+                "Ray cluster for statistics", key=RAY_ADDRESS_KEY, persist_state="session",
+                placeholder=os.environ.get(RAY_ENV) or "HOST:PORT or ray://HOST:10001",
+                help=f"Shard the feature-statistics pass over this Ray cluster's workers (empty: {RAY_ENV}, if set). "
+                "The results are the same as on one machine.",
+            )  # fmt: skip
     return source, model.strip() or None, device, dtype
 
 

@@ -180,7 +180,11 @@ def _stats(args: argparse.Namespace, explorer: Any) -> tuple[Any, bool]:
     def progress(done: int, total: int, rate: float) -> None:
         print(f"\r{done:,}/{total:,} tokens, {rate:,.0f} tokens/s", end="", file=sys.stderr, flush=True)
 
-    stats, cached = get_feature_stats(explorer, dataset, args.n_tokens, args.context_size, progress=progress)
+    address = getattr(args, "ray", None) or os.environ.get("SAE_EXPLORER_RAY") or None
+    stats, cached = get_feature_stats(
+        explorer, dataset, args.n_tokens, args.context_size, progress=progress, ray_address=address,
+        ray_workers=getattr(args, "workers", 2),
+    )  # fmt: skip
     if not cached:
         print(file=sys.stderr)
     return stats, cached
@@ -512,6 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", parents=[common], help="compute (or reuse) every feature's statistics")
     _dataset_options(stats)
     stats.add_argument("--n-tokens", type=int, default=None, help="default: 1,048,576 on CUDA, else 65,536")
+    stats.add_argument(
+        "--ray", metavar="ADDRESS", help="shard the pass over a Ray cluster (or SAE_EXPLORER_RAY)"
+    )
+    stats.add_argument("--workers", type=int, default=2, help="Ray tasks (one GPU each on CUDA)")
     stats.set_defaults(handler=cmd_stats)
     feature = sub.add_parser("feature", parents=[common], help="one feature's dashboard as JSON")
     feature.add_argument("--id", type=int, required=True)

@@ -69,16 +69,53 @@ class _Examples:
         )  # fmt: skip
 
     def merge_rows(self, features: torch.Tensor, other: _Examples) -> None:
-        """In place: for each of `features` [T], keep the K best-scoring entries of self and `other` [T, K]."""
+        """In place: for each of `features` [T], keep the K best entries of self and `other` [T, K].
+
+        Best = highest score, then (on equal scores) the earliest (row, position): the order does not
+        depend on how the rows were batched or sharded, so merged partial passes equal one pass.
+        """
         k = self.score.shape[1]
-        keep = torch.cat([self.score[features], other.score], 1).topk(k, dim=1).indices  # [T, K]
+        both = {
+            name: torch.cat([getattr(self, name)[features], getattr(other, name)], 1) for name in self.FIELDS
+        }
+        keep = _best_first(both["score"], both["row"], both["pos"])[:, :k]  # [T, K]
         for name in self.FIELDS:
-            both = torch.cat([getattr(self, name)[features], getattr(other, name)], 1)
-            getattr(self, name)[features] = both.gather(1, keep)
+            getattr(self, name)[features] = both[name].gather(1, keep)
 
     def to(self, device: torch.device | str) -> _Examples:
         """The same examples on another device."""
         return _Examples(*(getattr(self, name).to(device) for name in self.FIELDS))
+
+
+def _best_first(score: torch.Tensor, row: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Column order [T, N] putting each row's entries by score (highest first), ties by (row, position)."""
+    place = torch.where(row < 0, torch.iinfo(torch.long).max, row * _MAX_POSITIONS + pos)
+    by_place = place.argsort(dim=1, stable=True)
+    by_score = score.gather(1, by_place).argsort(dim=1, descending=True, stable=True)
+    return by_place.gather(1, by_score)
+
+
+# splitmix64 constants, as signed 64-bit integers
+_SPLITMIX = (-7046029254386353131, -4658895280553007687, -7723592293110705685)
+_MAX_POSITIONS = 2**24  # positions per row, for ordering (row, position) pairs
+
+
+def _logical_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
+    return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def reservoir_keys(global_token: torch.Tensor, feature: torch.Tensor, d_sae: int, seed: int) -> torch.Tensor:
+    """Uniform keys in [0, 1) for (global token index, feature) entries, from a hash (splitmix64) of the pair.
+
+    Each key depends only on the entry and the seed, never on batching or on which worker saw it: shards
+    of a pass keep exactly the reservoir one pass would.
+    """
+    offset = (_SPLITMIX[0] * (seed + 1) + 2**63) % 2**64 - 2**63  # wrapped to a signed 64-bit integer
+    z = global_token.long() * d_sae + feature.long() + offset
+    z = (z ^ _logical_shift(z, 30)) * _SPLITMIX[1]
+    z = (z ^ _logical_shift(z, 27)) * _SPLITMIX[2]
+    z = z ^ _logical_shift(z, 31)
+    return (_logical_shift(z, 40).float() + 0.5) / 2.0**24  # 24 bits: exact in float32
 
 
 def _batch_candidates(
@@ -99,7 +136,9 @@ def _batch_candidates(
     """
     beats = score > threshold[feature]
     feature, token, score, value = feature[beats], token[beats], score[beats], value[beats]
-    order = score.argsort(descending=True)
+    order = score.argsort(
+        descending=True, stable=True
+    )  # ties: the earliest token first (entries come in token order)
     feature, token, score, value = feature[order], token[order], score[order], value[order]
     order = feature.argsort(stable=True)  # grouped by feature, best first within each group
     feature, token, score, value = feature[order], token[order], score[order], value[order]
@@ -187,17 +226,58 @@ def _add_to_histogram(
         needed = torch.ceil(torch.log2(batch_max[too_small] / upper[too_small])).long().clamp(min=0)
         needed += (upper[too_small] * 2.0**needed <= batch_max[too_small]).long()  # exactly on an edge
         doublings[too_small] = needed
-        for d in doublings.unique().tolist():
-            if d == 0:
-                continue
-            chosen = doublings == d
-            factor = min(2**d, N_BINS)
-            merged = counts[chosen].reshape(-1, N_BINS // factor, factor).sum(-1)
-            counts[chosen] = torch.nn.functional.pad(merged, (0, N_BINS - N_BINS // factor))
-            upper[chosen] = upper[chosen] * 2.0**d
+        counts, upper = _widen(counts, upper, doublings)
     bins = (value / upper[feature] * N_BINS).long().clamp(0, N_BINS - 1)
     flat = torch.bincount(feature * N_BINS + bins, minlength=counts.numel()).reshape(counts.shape)
     return counts + flat, upper
+
+
+def _widen(
+    counts: torch.Tensor, upper: torch.Tensor, doublings: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Double each feature's histogram range `doublings[f]` times, merging its bins 2**d to one (exact)."""
+    counts, upper = counts.clone(), upper.clone()
+    for d in doublings.unique().tolist():
+        if d == 0:
+            continue
+        chosen = doublings == d
+        factor = min(2**d, N_BINS)
+        merged = counts[chosen].reshape(-1, N_BINS // factor, factor).sum(-1)
+        counts[chosen] = torch.nn.functional.pad(merged, (0, N_BINS - N_BINS // factor))
+        upper[chosen] = upper[chosen] * 2.0**d
+    return counts, upper
+
+
+def merge_feature_stats(parts: Sequence[FeatureStats]) -> FeatureStats:
+    """Partial statistics of consecutive row shards (each computed with its `row_offset`) merged into the
+    statistics of one pass over all their rows: counts, sums and max add up; histograms are widened to
+    the largest range and added; top-k and reservoir keep the best entries by the same order as one pass."""
+    if not parts:
+        raise ValueError("Nothing to merge.")
+    first = parts[0]
+    if any(p.config != first.config or p.context_size != first.context_size for p in parts):
+        raise ValueError("Shards of one pass must share their configuration and context size.")
+    upper = torch.stack([p.hist_max for p in parts]).amax(0)
+    hist = torch.zeros_like(first.hist_counts)
+    for part in parts:
+        doublings = torch.log2(upper / part.hist_max).round().long()
+        widened, _ = _widen(part.hist_counts, part.hist_max, doublings)
+        hist += widened
+
+    def best(kind: str, k: int) -> _Examples:
+        merged = _Examples(
+            *(torch.cat([getattr(getattr(p, kind), n) for p in parts], 1) for n in _Examples.FIELDS)
+        )
+        keep = _best_first(merged.score, merged.row, merged.pos)[:, :k]
+        return _Examples(*(getattr(merged, n).gather(1, keep) for n in _Examples.FIELDS))
+
+    return FeatureStats(
+        n_tokens=sum(p.n_tokens for p in parts), context_size=first.context_size, config=first.config,
+        fire_counts=sum(p.fire_counts for p in parts), act_sums=sum(p.act_sums.double() for p in parts).float(),
+        max_acts=torch.stack([p.max_acts for p in parts]).amax(0), hist_counts=hist, hist_max=upper,
+        top=best("top", first.config.top_k), sample=best("sample", first.config.reservoir),
+        rows=torch.cat([p.rows for p in parts]), seconds=max(p.seconds for p in parts),
+    )  # fmt: skip
 
 
 def stats_batch_size(explorer: Explorer, context_size: int, budget_fraction: float = 0.2) -> int:
@@ -218,8 +298,12 @@ def compute_feature_stats(
     config: StatsConfig = DEFAULT_CONFIG,
     batch_size: int | None = None,
     progress: Progress | None = None,
+    row_offset: int = 0,
 ) -> FeatureStats:
     """One pass over `rows` [n, ctx] (model run only to the hook) computing every feature's statistics.
+
+    `row_offset` is the index of `rows[0]` in a larger sample this pass is one shard of: examples and
+    reservoir keys use global row indices, so `merge_feature_stats` of the shards equals one pass.
 
     Everything stays on the SAE's device: the non-zero entries of each batch update every feature's
     counts, sums, max, histogram, top-k and reservoir with batched operations, and only the final
@@ -230,7 +314,6 @@ def compute_feature_stats(
     d_sae, context = explorer.sae.d_sae, rows.shape[1]
     device = explorer.sae.sae.W_enc.device
     wide = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-    generator = torch.Generator().manual_seed(config.seed)  # on the host: the same keys on every device
     special = special_token_ids(explorer.model.tokenizer, device)
     fire_counts = torch.zeros(d_sae, dtype=torch.long, device=device)
     act_sums = torch.zeros(d_sae, dtype=wide, device=device)
@@ -257,12 +340,21 @@ def compute_feature_stats(
         max_acts = max_acts.scatter_reduce(0, feature, value, reduce="amax")
         hist_counts, hist_max = _add_to_histogram(hist_counts, hist_max, feature, value)
         top.merge_rows(
-            *_batch_candidates(feature, token, value, value, top.score[:, -1], config.top_k, context, first)
+            *_batch_candidates(
+                feature, token, value, value, top.score[:, -1], config.top_k, context, row_offset + first
+            )
         )
-        keys = torch.rand(len(value), generator=generator).to(device, non_blocking=True)
+        keys = reservoir_keys((row_offset + first) * context + token, feature, d_sae, config.seed)
         sample.merge_rows(
             *_batch_candidates(
-                feature, token, keys, value, sample.score[:, -1], config.reservoir, context, first
+                feature,
+                token,
+                keys,
+                value,
+                sample.score[:, -1],
+                config.reservoir,
+                context,
+                row_offset + first,
             )
         )
         if progress is not None:

@@ -30,7 +30,7 @@ from explorer.paths import cache_dir
 
 STATS_FILE = "stats.safetensors"
 META_FILE = "meta.json"
-FORMAT_VERSION = 2  # 2: rows stored, example windows cut when viewed
+FORMAT_VERSION = 3  # 2: rows stored, example windows cut when viewed; 3: hashed reservoir keys, ordered ties
 
 
 def sae_weights_hash(explorer: Explorer) -> str:
@@ -126,15 +126,26 @@ def get_feature_stats(
     config: StatsConfig = DEFAULT_CONFIG,
     progress: Progress | None = None,
     batch_size: int | None = None,
+    ray_address: str | None = None,
+    ray_workers: int = 2,
 ) -> tuple[FeatureStats, bool]:
-    """The statistics from the cache if present, else computed in one pass and cached; and whether cached."""
+    """The statistics from the cache if present, else computed and cached; and whether cached.
+
+    With `ray_address`, the pass is sharded over `ray_workers` Ray tasks; the merged result is the same
+    as one pass's, so it shares the cache entry.
+    """
     context = sae_context_size(explorer, context_size)
     key = stats_key(explorer, dataset, n_tokens, context, config)
     cached = load_cached(key)
     if cached is not None:
         return cached, True
     rows = sample_rows(explorer, dataset, n_tokens, context)
-    stats = compute_feature_stats(explorer, rows, config, batch_size=batch_size, progress=progress)
+    if ray_address:
+        from explorer.cluster import ray_feature_stats
+
+        stats = ray_feature_stats(explorer, rows, ray_address, ray_workers, config, batch_size, progress)
+    else:
+        stats = compute_feature_stats(explorer, rows, config, batch_size=batch_size, progress=progress)
     stats.meta = {"key": key.to_dict()}
     save(key, stats)
     return stats, False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -11,6 +12,7 @@ import streamlit as st
 
 from explorer.activations import DEFAULT_PROMPT, PromptAnalysis, analyze_prompt, default_prepend_bos
 from explorer.attribution import AblateAt, AttributionResult, Metric, attribute
+from explorer.cluster import RAY_ENV
 from explorer.devices import resolve_device, resolve_dtype
 from explorer.errors import ExplorerError
 from explorer.features import LogitEffect, direct_logit_effects
@@ -25,6 +27,7 @@ from explorer.store import add_to_list, lists, search
 
 T = TypeVar("T")
 EXPLORER_KEY = "explorer"
+RAY_ADDRESS_KEY = "ray_address"
 OTHER_SOURCE = "Other: directory, RELEASE:SAE_ID or run:ID"
 
 
@@ -514,3 +517,9 @@ def with_labels(explorer: Explorer, frame: pd.DataFrame, column: str = "feature"
         list(frame.columns).index(column) + 1, "label", label_column(explorer, frame[column].tolist())
     )
     return frame
+
+
+def ray_address() -> str | None:
+    """The Ray cluster the sidebar (or SAE_EXPLORER_RAY) names for statistics passes, if any."""
+    address = (st.session_state.get(RAY_ADDRESS_KEY) or "").strip() or os.environ.get(RAY_ENV, "").strip()
+    return address or None

@@ -35,6 +35,7 @@ from explorer.ui import (
     feature_table,
     label_column,
     open_feature,
+    ray_address,
     search_features,
     share_value,
     show_error,
@@ -146,10 +147,14 @@ context = sae_context_size(explorer)
 stats = load_cached(stats_key(explorer, dataset, n_tokens, context))
 fresh = stats is None
 if stats is None:  # computed once, automatically, then cached on disk for every feature of this SAE
-    bar = st.progress(0.0, text=f"Computing statistics over {n_tokens:,} sampled tokens of `{dataset}`…")
+    cluster = ray_address()
+    where = f" on the Ray cluster `{cluster}`" if cluster else ""
+    bar = st.progress(
+        0.0, text=f"Computing statistics over {n_tokens:,} sampled tokens of `{dataset}`{where}…"
+    )
     try:
         stats, _ = get_feature_stats(
-            explorer, dataset, n_tokens, context,
+            explorer, dataset, n_tokens, context, ray_address=cluster,
             progress=lambda done, total, rate: bar.progress(
                 done / total, text=f"Statistics for all features: {done:,}/{total:,} tokens · {rate:,.0f} tokens/s"
             ),

@@ -23,6 +23,7 @@ from explorer.ui import (
     label_column,
     prompt_analysis,
     prompt_inputs,
+    ray_address,
     share_value,
     show_error,
     url_value,
@@ -143,7 +144,7 @@ if stats is None:
     if not st.button("Compute statistics"):
         st.stop()
     with st.spinner("Computing statistics for all features…"):
-        stats, cached = get_feature_stats(explorer, "demo", stats_tokens, context)
+        stats, cached = get_feature_stats(explorer, "demo", stats_tokens, context, ray_address=ray_address())
         ensure_automatic_labels(explorer, stats, refresh=not cached)
 try:
     data = list_export(explorer, stats, name)

@@ -41,8 +41,8 @@ st.session_state["colour_by_for"] = colour_by_key()
 values = analysis.acts[:, int(feature)].tolist()
 colour_label = feature_labels(explorer, [int(feature)]).get(int(feature))
 st.markdown(
-    f"**Feature {int(feature)}**" + (f" ({colour_label})" if colour_label else "")
-    + f" · max activation {max(values):.3f} (hover a token for its value)"
+    f"**Feature {int(feature)}** · max activation {max(values):.3f}" + (f" · {colour_label}" if colour_label else "")
+    + " (hover a token for its value)"
 )  # fmt: skip
 st.html(tokens_html(tokens, values, label=f"f{int(feature)}"))
 

@@ -90,9 +90,15 @@ def test_a_feature_that_never_fires_and_different_models_are_clear_errors(
         nearest_by_decoder_across(a, other_model, 0)
 
 
-def test_compare_page_on_the_two_demo_saes() -> None:
+def test_compare_page_on_the_two_demo_saes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.testing.v1 import AppTest
 
+    from explorer.labels import sae_identity
+    from explorer.store import set_labels
+
+    monkeypatch.setenv("SAE_EXPLORER_STORE", str(tmp_path / "store.sqlite3"))
+    b = sae_identity(load_explorer("demo:resid1-topk", device="cpu", dtype="float32"))
+    set_labels(b, [(f, f"B's feature {f}") for f in range(b.d_sae)], "user")  # the matches are B's features
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
     at.query_params["feature"] = "3"
     at.run()
@@ -110,8 +116,9 @@ def test_compare_page_on_the_two_demo_saes() -> None:
     )
     assert table.loc["Explained variance", "better"] in ("A", "B") and table.loc["Mean L0", "better"] == ""
     assert at.number_input[-1].value == 3  # the feature from the URL
-    assert list(at.dataframe[1].value.columns) == ["feature", "cosine"]
-    assert list(at.dataframe[2].value.columns) == ["feature", "correlation"]
+    for table, score in ((at.dataframe[1].value, "cosine"), (at.dataframe[2].value, "correlation")):
+        assert list(table.columns) == ["feature", "label", score]
+        assert table["label"].tolist() == [f"B's feature {f}" for f in table["feature"]]
     assert len(at.get("plotly_chart")) == 2
 
 

@@ -308,7 +308,9 @@ def test_label_search_list_and_export_on_the_dashboard(
     assert [b.label for b in at.get("download_button")] == ["Export as HTML", "Export as JSON"]
 
 
-def test_lists_page_without_lists_imports_neuronpedia_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lists_page_without_lists_imports_neuronpedia_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SAE_EXPLORER_STORE", str(tmp_path / "store.sqlite3"))
     at = open_page("pages/lists.py")
     assert "no lists yet" in at.info[0].value
