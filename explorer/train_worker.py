@@ -10,6 +10,8 @@ it loadable (`load_sae`) and resumable (`resume_from_checkpoint`).
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
 import time
 import traceback
@@ -146,6 +148,10 @@ def main(run_dir: Path) -> int:
     status = read_status(run_dir)
     assert status is not None, f"{run_dir} has no status.json"
     spec = read_spec(run_dir)
+    if status.state != "running":  # started by a cluster scheduler, not by the app: say so in the run folder
+        status.state, status.started, status.pid = "running", time.time(), os.getpid()
+    status.host = socket.gethostname()
+    write_status(run_dir, status)
     print(f"run {run_dir.name}: {json.dumps(spec.to_dict())}", flush=True)
     if status.resumed_from:
         print(f"resuming from checkpoint {status.resumed_from}", flush=True)
@@ -197,9 +203,10 @@ def run_and_schedule_next(run_dir: Path) -> int:
     try:
         return main(run_dir)
     finally:
-        from explorer.training import schedule
+        from explorer.training import read_spec, schedule
 
-        schedule(run_dir.parent)
+        if read_spec(run_dir).backend_spec.kind == "local":  # cluster jobs leave the queue to their scheduler
+            schedule(run_dir.parent)
 
 
 if __name__ == "__main__":

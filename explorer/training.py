@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from explorer import backends
+from explorer.backends import BackendSpec
 from explorer.errors import ExplorerError
 from explorer.paths import PROJECT_ROOT, runs_dir
 from explorer.sources import RUN_CHECKPOINTS_SUBDIR, RUN_SAE_SUBDIR, latest_run_checkpoint
@@ -87,6 +89,7 @@ class TrainSpec:
     seed: int = 42
     log_to_wandb: bool = False
     name: str = ""
+    backend: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})  # see explorer.backends
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -103,6 +106,11 @@ class TrainSpec:
                 hint=f"Known fields: {', '.join(sorted(known))}.",
             )
         return cls(**data)
+
+    @property
+    def backend_spec(self) -> BackendSpec:
+        """The parsed `backend` field (checked by `validate_spec`)."""
+        return BackendSpec.from_dict(self.backend)
 
     @property
     def sparsity_parameter(self) -> str:
@@ -152,6 +160,13 @@ def validate_spec(spec: TrainSpec, available_memory: int | None = None) -> list[
         "device",
         f"unknown device '{spec.device}'.",
     )
+    try:
+        backend = spec.backend_spec
+    except (ExplorerError, TypeError) as error:
+        check(False, "backend", str(error))
+    else:
+        check(backend.kind == "local" or spec.device != "cpu" or backend.gpus == 0, "backend",
+              "GPUs were requested for a run on the CPU device; set the device to cuda or the GPUs to 0.")  # fmt: skip
     if not errors:
         buffer_tokens = spec.n_batches_in_buffer * spec.context_size
         check(buffer_tokens >= spec.train_batch_size_tokens, "n_batches_in_buffer",
@@ -215,6 +230,8 @@ class RunStatus:
     ended: float | None = None
     error: str | None = None
     resumed_from: str | None = None
+    job_id: str | None = None  # the scheduler's id, for runs on a cluster backend
+    host: str | None = None  # where the worker runs
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -313,9 +330,38 @@ class RunInfo:
                 "pid": self.status.pid, "error": self.status.error}  # fmt: skip
 
 
+def _backend_kind(run_dir: Path) -> str:
+    try:
+        return read_spec(run_dir).backend_spec.kind
+    except (OSError, json.JSONDecodeError, ExplorerError, TypeError):
+        return "local"
+
+
 def refresh(run_dir: Path) -> RunStatus | None:
-    """Read a run's status, marking it failed if it claims to run but its process is gone."""
+    """Read a run's status, marking it failed if it claims to run but its process (or cluster job) is gone.
+
+    For a cluster job that ended without the worker recording it (time limit, out of memory, killed), the
+    scheduler's final state is the reason; a cancelled job is marked cancelled.
+    """
     status = read_status(run_dir)
+    if status is not None and status.job_id and status.state in ("queued", "running"):
+        kind = _backend_kind(run_dir)
+        try:
+            ended, reason = backends.job_ended(kind, status.job_id)
+        except ExplorerError:
+            return status  # the scheduler cannot be asked right now: nothing is known to have changed
+        if ended:
+            status = read_status(run_dir) or status  # the worker may have written its end meanwhile
+            if status.state in ("queued", "running"):
+                never_started = status.state == "queued"
+                status.state = "cancelled" if reason.startswith("CANCELLED") else "failed"
+                status.ended = time.time()
+                status.error = f"{kind.capitalize()} job {status.job_id} ended: {reason}." + (
+                    f" It never wrote to {run_dir}: is the runs folder on a filesystem the cluster's nodes share?"
+                    if never_started and status.state == "failed" else ""
+                ) + ("\nEnd of its log:\n" + log_tail(run_dir, 10) if not never_started else "")  # fmt: skip
+                write_status(run_dir, status)
+        return status
     if status is not None and status.state == "running" and not process_alive(status.pid):
         status.state, status.ended = "failed", time.time()
         status.error = "The training process ended without finishing (killed?). End of its log:\n" + log_tail(
@@ -393,19 +439,44 @@ def start_worker(run_dir: Path) -> int:
     return process.pid
 
 
+def submit_to_cluster(run_dir: Path, spec: TrainSpec) -> str:
+    """Submit a queued run to its cluster backend and record the job id (it stays queued until it starts)."""
+    job_id = backends.submit(run_dir, spec.backend_spec)
+    status = read_status(run_dir) or RunStatus()
+    status.job_id = job_id
+    write_status(run_dir, status)
+    return job_id
+
+
 def schedule(directory: Path | None = None, max_per_device: int = 1) -> list[str]:
-    """Start queued runs, oldest first, while fewer than `max_per_device` run on their device; return ids started."""
+    """Start queued runs, oldest first: local ones while fewer than `max_per_device` run on their device,
+    cluster ones by submitting them to their scheduler (which queues them itself); return the ids started."""
     directory = directory or runs_dir()
     runs = list_runs(directory)
     running: dict[str, int] = {}
     for info in runs:
-        if info.status.state == "running" and info.spec is not None:
+        if (
+            info.status.state == "running"
+            and info.spec is not None
+            and info.spec.backend_spec.kind == "local"
+        ):
             running[info.spec.device] = running.get(info.spec.device, 0) + 1
     started = []
     for info in sorted(
-        (r for r in runs if r.status.state == "queued" and r.spec), key=lambda r: r.status.created
+        (r for r in runs if r.status.state == "queued" and r.spec and not r.status.job_id),
+        key=lambda r: r.status.created,
     ):
         assert info.spec is not None
+        if info.spec.backend_spec.kind != "local":
+            try:
+                submit_to_cluster(directory / info.id, info.spec)
+            except ExplorerError as error:  # recorded on the run card; the run can be resumed later
+                status = read_status(directory / info.id) or info.status
+                status.state, status.ended, status.error = "failed", time.time(), str(error)
+                write_status(directory / info.id, status)
+                continue
+            started.append(info.id)
+            continue
         if running.get(info.spec.device, 0) >= max_per_device:
             continue
         start_worker(directory / info.id)
@@ -419,14 +490,25 @@ def cancel_run(run_dir: Path, timeout_s: float = 30.0) -> RunStatus:
     status = refresh(run_dir)
     if status is None:
         raise ExplorerError(f"'{run_dir.name}' is not a run.")
+    if status.state not in ("queued", "running"):
+        raise ExplorerError(
+            f"Run '{run_dir.name}' is {status.state}; only queued or running runs can be cancelled."
+        )
+    if status.job_id:  # on a cluster: the scheduler signals the worker, which saves a checkpoint
+        kind = _backend_kind(run_dir)
+        backends.cancel(kind, status.job_id)
+        deadline = time.time() + timeout_s
+        while time.time() < deadline and not backends.job_ended(kind, status.job_id)[0]:
+            time.sleep(0.5)
+        status = read_status(run_dir) or status
+        if status.state in ("queued", "running"):
+            status.state, status.ended = "cancelled", time.time()
+            write_status(run_dir, status)
+        return status
     if status.state == "queued":
         status.state, status.ended = "cancelled", time.time()
         write_status(run_dir, status)
         return status
-    if status.state != "running":
-        raise ExplorerError(
-            f"Run '{run_dir.name}' is {status.state}; only queued or running runs can be cancelled."
-        )
     assert status.pid is not None
     with contextlib.suppress(ProcessLookupError):
         os.killpg(status.pid, signal.SIGTERM)

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from explorer.backends import BACKEND_KINDS, BackendSpec, job_pending
 from explorer.bundle import DEMO_MODEL_NAME
 from explorer.devices import available_memory_bytes
 from explorer.errors import ExplorerError
@@ -22,6 +23,7 @@ from explorer.training import (
     list_runs,
     log_tail,
     read_metrics,
+    read_status,
     resume_run,
     schedule,
     training_architectures,
@@ -115,6 +117,21 @@ with st.form("train"):
     seed = c4.number_input("Seed", 0, 2**31 - 1, defaults.seed, **kept("seed"))
     log_to_wandb = c5.toggle("Weights & Biases", value=False, **kept("wandb"))
     name = st.text_input("Run name (optional)", **kept("name"))
+    st.subheader("Where it runs")
+    backend_kind = st.radio(
+        "Backend", BACKEND_KINDS, horizontal=True, **kept("backend"),
+        format_func={"local": "This machine (a background process)", "slurm": "Slurm (sbatch)"}.get,
+        help="A cluster job runs the same worker and writes into the same runs folder, which the cluster must share.",
+    )  # fmt: skip
+    c1, c2, c3, c4, c5 = st.columns(5)
+    partition = c1.text_input("Partition", placeholder="cluster default", **kept("partition"))
+    time_limit = c2.text_input("Time limit", value=BackendSpec().time_limit, **kept("time_limit"),
+                               help="Slurm's --time, e.g. 02:00:00 or 1-00:00:00.")  # fmt: skip
+    gpus = c3.number_input("GPUs", 0, 64, 0, **kept("gpus"))
+    cpus = c4.number_input("CPUs", 1, 1024, BackendSpec().cpus, **kept("cpus"))
+    memory = c5.text_input(
+        "Memory", placeholder="partition default", **kept("memory"), help="Slurm's --mem, e.g. 16G."
+    )
     submitted = st.form_submit_button("Launch", type="primary")
 
 if submitted:
@@ -124,6 +141,8 @@ if submitted:
         training_tokens=int(training_tokens), train_batch_size_tokens=int(batch_tokens), context_size=int(context_size),
         n_batches_in_buffer=int(buffer), store_batch_size_prompts=int(store_batch), dtype=dtype, device=device,
         n_checkpoints=int(n_checkpoints), seed=int(seed), log_to_wandb=log_to_wandb, name=name,
+        backend={"kind": backend_kind} if backend_kind == "local" else BackendSpec(
+            backend_kind, partition.strip(), time_limit.strip(), int(gpus), int(cpus), memory.strip()).to_dict(),
     )  # fmt: skip
     errors = validate_spec(spec, available_memory_bytes(spec.device) if device == "cpu" else None)
     if not errors:
@@ -138,10 +157,17 @@ if submitted:
         try:
             run_dir = create_run(spec, check_resources=False)
             started = schedule()
-            st.success(
-                f"Run `{run_dir.name}` "
-                + ("started." if run_dir.name in started else "queued behind the running one.")
-            )
+            if backend_kind != "local":
+                status = read_status(run_dir)
+                if status is not None and status.job_id:
+                    st.success(f"Run `{run_dir.name}` submitted to Slurm as job {status.job_id}.")
+                else:
+                    st.error(status.error if status and status.error else "The run could not be submitted.")
+            else:
+                st.success(
+                    f"Run `{run_dir.name}` "
+                    + ("started." if run_dir.name in started else "queued behind the running one.")
+                )
         except ExplorerError as error:
             show_error(error)
 
@@ -217,6 +243,17 @@ def runs_panel() -> None:
             if spec is not None:
                 st.caption(f"{spec.architecture} · d_sae {spec.d_sae} · {spec.sparsity_parameter} {spec.sparsity} · "
                            f"{spec.hook_name} · {spec.training_tokens:,} tokens on {spec.device}")  # fmt: skip
+            if info.status.job_id and spec is not None:
+                kind = spec.backend_spec.kind
+                waiting = None
+                if info.status.state == "queued":
+                    try:
+                        waiting = job_pending(kind, info.status.job_id)
+                    except ExplorerError as error:
+                        waiting = str(error)
+                st.caption(f"{kind.capitalize()} job {info.status.job_id}"
+                           + (f" · on {info.status.host}" if info.status.host else "")
+                           + (f" · waiting in the queue: {waiting}" if waiting else ""))  # fmt: skip
             st.progress(info.progress, text=f"{info.progress:.0%}")
             rows = read_metrics(runs_dir() / info.id)
             if rows:
