@@ -1,4 +1,5 @@
-"""Where a training run executes: this machine (`local`, a detached process) or a Slurm cluster (`slurm`).
+"""Where a training run executes: this machine (`local`, a detached process), a Slurm cluster (`slurm`) or a
+Ray cluster (`ray`, through Ray's Jobs API).
 
 A run's spec names its backend (`"backend": {"kind": "slurm", "partition": "gpu", ...}`). Every backend
 runs the same worker (`python -m explorer.train_worker RUN_DIR`), which writes the run's status, metrics,
@@ -9,11 +10,13 @@ cannot say: whether the job is still queued or alive, and why it ended if the wo
 
 Slurm is driven through its own commands: `sbatch --parsable` to submit, `squeue` for live jobs,
 `scontrol show job` for ended ones (it works without an accounting database, unlike `sacct`),
-`scancel` to cancel (SIGTERM first, so the worker saves a checkpoint).
+`scancel` to cancel (SIGTERM first, so the worker saves a checkpoint). Ray is driven through its Jobs API
+(`JobSubmissionClient` at the head's dashboard address, e.g. http://HOST:8265): submit, status, stop.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -26,8 +29,8 @@ from typing import Any, Literal
 from explorer.errors import ExplorerError
 from explorer.paths import PROJECT_ROOT
 
-BackendKind = Literal["local", "slurm"]
-BACKEND_KINDS: tuple[BackendKind, ...] = ("local", "slurm")
+BackendKind = Literal["local", "slurm", "ray"]
+BACKEND_KINDS: tuple[BackendKind, ...] = ("local", "slurm", "ray")
 SLURM_SCRIPT = "job.sbatch"
 _TIME = re.compile(
     r"^(\d+-)?\d{1,3}(:\d{2}){0,2}$"
@@ -47,6 +50,7 @@ class BackendSpec:
     gpus: int = 0
     cpus: int = 2
     memory: str = ""  # Slurm --mem, e.g. 16G ('' = the partition's default)
+    address: str = ""  # Ray: the head's dashboard (Jobs API) address, e.g. http://10.0.0.5:8265
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, as the run spec stores it."""
@@ -76,8 +80,13 @@ class BackendSpec:
                 raise ExplorerError(f"'{spec.memory}' is not a Slurm memory size.", hint="E.g. 16G or 8000M.")
             if spec.partition and not re.match(r"^[\w.-]+$", spec.partition):
                 raise ExplorerError(f"'{spec.partition}' is not a partition name.")
-            if not (0 <= spec.gpus <= 64 and 1 <= spec.cpus <= 1024):
-                raise ExplorerError("GPUs must be 0–64 and CPUs 1–1024.")
+        if spec.kind == "ray" and not re.match(r"^(https?|ray)://[^\s/]+(:\d+)?/?$", spec.address):
+            raise ExplorerError(
+                f"'{spec.address}' is not a Ray Jobs address.",
+                hint="Give the head's dashboard address, e.g. http://10.0.0.5:8265.",
+            )
+        if not (0 <= spec.gpus <= 64 and 1 <= spec.cpus <= 1024):
+            raise ExplorerError("GPUs must be 0–64 and CPUs 1–1024.")
         return spec
 
 
@@ -159,6 +168,56 @@ def cancel_slurm(job_id: str) -> None:
         raise ExplorerError(f"scancel failed: {done.stderr.strip() or done.stdout.strip()}")
 
 
+# ----------------------------------------------------------------------------- Ray
+
+
+def ray_client(address: str) -> Any:
+    """A Jobs API client for the Ray head at `address`; one clear line when it cannot be reached."""
+    try:
+        from ray.job_submission import JobSubmissionClient
+    except ImportError:
+        raise ExplorerError(
+            "Ray's job client is not installed.", hint="pip install 'ray[default]==2.60.0'"
+        ) from None
+    try:
+        return JobSubmissionClient(address)
+    except (ConnectionError, RuntimeError, ValueError, OSError) as error:
+        raise ExplorerError(
+            f"Cannot reach the Ray cluster's Jobs API at '{address}': {str(error).strip().splitlines()[0][:200]}",
+            hint="Give the head's dashboard address (ray start --head --dashboard-host=0.0.0.0), e.g. http://HOST:8265.",
+        ) from None
+
+
+def submit_ray(run_dir: Path, spec: BackendSpec) -> str:
+    """Submit the worker as a Ray job (its output appended to the run's log); the submission id."""
+    entrypoint = (
+        f"exec {shlex.quote(sys.executable)} -m explorer.train_worker {shlex.quote(str(run_dir))} "
+        f">> {shlex.quote(str(run_dir / 'train.log'))} 2>&1"
+    )
+    env = {k: v for k, v in os.environ.items() if k.startswith(("SAE_EXPLORER_", "HF_"))}
+    env.update({"PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"})
+    try:
+        return str(ray_client(spec.address).submit_job(
+            entrypoint=entrypoint, submission_id=f"sae-{run_dir.name}", runtime_env={"env_vars": env},
+            entrypoint_num_cpus=spec.cpus, entrypoint_num_gpus=spec.gpus,
+        ))  # fmt: skip
+    except ExplorerError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the Jobs API reports refusals as generic errors
+        raise ExplorerError(f"Ray refused the job: {str(error).strip().splitlines()[-1][:300]}") from None
+
+
+def ray_job_state(address: str, job_id: str) -> tuple[str, str]:
+    """(status, message) of a Ray job: PENDING, RUNNING, STOPPED, SUCCEEDED or FAILED."""
+    try:
+        info = ray_client(address).get_job_info(job_id)
+    except ExplorerError:
+        raise
+    except Exception as error:  # noqa: BLE001 - e.g. the head forgot the job
+        return "UNKNOWN", str(error).strip().splitlines()[-1][:200]
+    return str(info.status.value if hasattr(info.status, "value") else info.status), (info.message or "")
+
+
 # ----------------------------------------------------------------------------- one interface
 
 
@@ -166,27 +225,39 @@ def submit(run_dir: Path, spec: BackendSpec) -> str:
     """Submit a run to a cluster backend; its job id."""
     if spec.kind == "slurm":
         return submit_slurm(run_dir, spec)
+    if spec.kind == "ray":
+        return submit_ray(run_dir, spec)
     raise ExplorerError(f"The '{spec.kind}' backend has no scheduler to submit to.")
 
 
-def job_ended(kind: str, job_id: str) -> tuple[bool, str]:
+def job_ended(spec: BackendSpec, job_id: str) -> tuple[bool, str]:
     """Whether the scheduler says the job is over, and its final state and reason (e.g. `TIMEOUT`)."""
-    if kind == "slurm":
+    if spec.kind == "slurm":
         state, reason = slurm_job_state(job_id)
         ended = state in _SLURM_ENDED or state == "UNKNOWN"
         return ended, f"{state}" + (f" ({reason})" if reason and reason != "None" else "")
+    if spec.kind == "ray":
+        state, message = ray_job_state(spec.address, job_id)
+        return state in ("STOPPED", "SUCCEEDED", "FAILED", "UNKNOWN"), state.replace(
+            "STOPPED", "CANCELLED"
+        ) + (f" ({message})" if message else "")
     return False, ""
 
 
-def job_pending(kind: str, job_id: str) -> str | None:
+def job_pending(spec: BackendSpec, job_id: str) -> str | None:
     """Why a submitted job waits in the queue (e.g. `Resources`), or None when it is not pending."""
-    if kind == "slurm":
+    if spec.kind == "slurm":
         state, reason = slurm_job_state(job_id)
         return reason or "queued" if state == "PENDING" else None
+    if spec.kind == "ray":
+        state, message = ray_job_state(spec.address, job_id)
+        return (message or "waiting for resources") if state == "PENDING" else None
     return None
 
 
-def cancel(kind: str, job_id: str) -> None:
+def cancel(spec: BackendSpec, job_id: str) -> None:
     """Ask the scheduler to stop the job."""
-    if kind == "slurm":
+    if spec.kind == "slurm":
         cancel_slurm(job_id)
+    elif spec.kind == "ray":
+        ray_client(spec.address).stop_job(job_id)

@@ -330,11 +330,11 @@ class RunInfo:
                 "pid": self.status.pid, "error": self.status.error}  # fmt: skip
 
 
-def _backend_kind(run_dir: Path) -> str:
+def _backend_spec(run_dir: Path) -> BackendSpec:
     try:
-        return read_spec(run_dir).backend_spec.kind
+        return read_spec(run_dir).backend_spec
     except (OSError, json.JSONDecodeError, ExplorerError, TypeError):
-        return "local"
+        return BackendSpec()
 
 
 def refresh(run_dir: Path) -> RunStatus | None:
@@ -345,9 +345,10 @@ def refresh(run_dir: Path) -> RunStatus | None:
     """
     status = read_status(run_dir)
     if status is not None and status.job_id and status.state in ("queued", "running"):
-        kind = _backend_kind(run_dir)
+        backend = _backend_spec(run_dir)
+        kind = backend.kind
         try:
-            ended, reason = backends.job_ended(kind, status.job_id)
+            ended, reason = backends.job_ended(backend, status.job_id)
         except ExplorerError:
             return status  # the scheduler cannot be asked right now: nothing is known to have changed
         if ended:
@@ -495,10 +496,10 @@ def cancel_run(run_dir: Path, timeout_s: float = 30.0) -> RunStatus:
             f"Run '{run_dir.name}' is {status.state}; only queued or running runs can be cancelled."
         )
     if status.job_id:  # on a cluster: the scheduler signals the worker, which saves a checkpoint
-        kind = _backend_kind(run_dir)
-        backends.cancel(kind, status.job_id)
+        backend = _backend_spec(run_dir)
+        backends.cancel(backend, status.job_id)
         deadline = time.time() + timeout_s
-        while time.time() < deadline and not backends.job_ended(kind, status.job_id)[0]:
+        while time.time() < deadline and not backends.job_ended(backend, status.job_id)[0]:
             time.sleep(0.5)
         status = read_status(run_dir) or status
         if status.state in ("queued", "running"):

@@ -120,7 +120,8 @@ with st.form("train"):
     st.subheader("Where it runs")
     backend_kind = st.radio(
         "Backend", BACKEND_KINDS, horizontal=True, **kept("backend"),
-        format_func={"local": "This machine (a background process)", "slurm": "Slurm (sbatch)"}.get,
+        format_func={"local": "This machine (a background process)", "slurm": "Slurm (sbatch)",
+                     "ray": "Ray (Jobs API)"}.get,
         help="A cluster job runs the same worker and writes into the same runs folder, which the cluster must share.",
     )  # fmt: skip
     c1, c2, c3, c4, c5 = st.columns(5)
@@ -132,6 +133,8 @@ with st.form("train"):
     memory = c5.text_input(
         "Memory", placeholder="partition default", **kept("memory"), help="Slurm's --mem, e.g. 16G."
     )
+    ray_address = st.text_input("Ray Jobs address", placeholder="http://HEAD:8265", **kept("ray_jobs"),
+                                help="For the Ray backend: the head's dashboard address (GPUs and CPUs above apply).")  # fmt: skip
     submitted = st.form_submit_button("Launch", type="primary")
 
 if submitted:
@@ -142,7 +145,8 @@ if submitted:
         n_batches_in_buffer=int(buffer), store_batch_size_prompts=int(store_batch), dtype=dtype, device=device,
         n_checkpoints=int(n_checkpoints), seed=int(seed), log_to_wandb=log_to_wandb, name=name,
         backend={"kind": backend_kind} if backend_kind == "local" else BackendSpec(
-            backend_kind, partition.strip(), time_limit.strip(), int(gpus), int(cpus), memory.strip()).to_dict(),
+            backend_kind, partition.strip(), time_limit.strip(), int(gpus), int(cpus), memory.strip(),
+            ray_address.strip()).to_dict(),
     )  # fmt: skip
     errors = validate_spec(spec, available_memory_bytes(spec.device) if device == "cpu" else None)
     if not errors:
@@ -160,7 +164,9 @@ if submitted:
             if backend_kind != "local":
                 status = read_status(run_dir)
                 if status is not None and status.job_id:
-                    st.success(f"Run `{run_dir.name}` submitted to Slurm as job {status.job_id}.")
+                    st.success(
+                        f"Run `{run_dir.name}` submitted to {backend_kind.capitalize()} as job {status.job_id}."
+                    )
                 else:
                     st.error(status.error if status and status.error else "The run could not be submitted.")
             else:
@@ -248,7 +254,7 @@ def runs_panel() -> None:
                 waiting = None
                 if info.status.state == "queued":
                     try:
-                        waiting = job_pending(kind, info.status.job_id)
+                        waiting = job_pending(spec.backend_spec, info.status.job_id)
                     except ExplorerError as error:
                         waiting = str(error)
                 st.caption(f"{kind.capitalize()} job {info.status.job_id}"

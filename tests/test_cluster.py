@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,23 +34,37 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ray_head() -> Iterator[str]:
-    """A Ray head on 127.0.0.1 with two CPUs, started with `ray start --head` and stopped afterwards."""
+def ray_cluster() -> Iterator[tuple[str, str]]:
+    """A Ray head on 127.0.0.1 with two CPUs and its dashboard (the Jobs API), started with `ray start --head`
+    and stopped afterwards: (GCS address, Jobs address)."""
     ray_cli = shutil.which("ray")
     if ray_cli is None:
         if REQUIRED:
             raise RuntimeError("Ray is not installed (pip install -r requirements-dev.txt)")
         pytest.skip("Ray is not installed")
-    port = free_port()
+    port, dashboard = free_port(), free_port()
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must stay under 107 bytes
     started = subprocess.run(
         [ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
-         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+         "--disable-usage-stats", f"--temp-dir={temp}"],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr[-2000:]
+    jobs = f"http://127.0.0.1:{dashboard}"
     try:
-        yield f"127.0.0.1:{port}"
+        from ray.job_submission import JobSubmissionClient
+
+        deadline = time.time() + 120
+        while True:  # the dashboard comes up a little after the head
+            try:
+                JobSubmissionClient(jobs).list_jobs()
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
+        yield f"127.0.0.1:{port}", jobs
     finally:
         try:
             import ray
@@ -58,6 +73,12 @@ def ray_head() -> Iterator[str]:
         finally:
             subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
             shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_head(ray_cluster: tuple[str, str]) -> str:
+    """The head's GCS address (for ray.init)."""
+    return ray_cluster[0]
 
 
 def test_a_pass_sharded_over_two_ray_workers_equals_the_single_process_pass(
@@ -123,3 +144,77 @@ def test_the_feature_page_computes_on_the_cluster_the_sidebar_names(
     import ray
 
     assert ray.is_initialized()  # the page's pass ran on the cluster
+
+
+def job_status(client: object, job: str, expected: str, settle_s: float = 60) -> str:
+    """The Ray job's status once it is `expected` or `settle_s` has passed (the process takes a moment to exit)."""
+    deadline = time.time() + settle_s
+    while True:
+        status = str(client.get_job_status(job)).rsplit(".", 1)[-1]  # type: ignore[attr-defined]
+        if status == expected or time.time() > deadline:
+            return status
+        time.sleep(0.5)
+
+
+TINY = {"d_sae": 256, "sparsity": 16, "training_tokens": 40_960, "lr_warm_up_steps": 2, "lr_decay_steps": 2}
+
+
+def test_training_on_ray_from_the_form_finishes_opens_and_a_cancelled_job_stops(
+    ray_cluster: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ray.job_submission import JobSubmissionClient
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.backends import BackendSpec
+    from explorer.loading import load_explorer
+    from explorer.training import (
+        TrainSpec,
+        cancel_run,
+        create_run,
+        list_runs,
+        read_metrics,
+        read_status,
+        schedule,
+    )
+    from tests.test_slurm import wait_for
+
+    jobs = ray_cluster[1]
+    client = JobSubmissionClient(jobs)
+    monkeypatch.setenv("SAE_EXPLORER_RUNS", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("pages/training.py").run()
+    for label, value in (("Training tokens", TINY["training_tokens"]), ("Width d_sae", TINY["d_sae"]),
+                         ("k (active features per token)", TINY["sparsity"]),
+                         ("LR warm-up steps", 2), ("LR decay steps", 2), ("CPUs", 1)):  # fmt: skip
+        next(n for n in at.number_input if n.label == label).set_value(value)
+    at.radio(key="train_backend").set_value("ray")
+    next(t for t in at.text_input if t.label == "Ray Jobs address").set_value(jobs)
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert not at.exception, at.exception
+    assert "submitted to Ray as job" in at.success[0].value, [e.value for e in at.error]
+    (info,) = list_runs(tmp_path)
+    run_dir = tmp_path / info.id
+    assert info.status.job_id == f"sae-{info.id}"
+    assert wait_for(run_dir, ("succeeded", "failed", "cancelled")) == "succeeded", read_status(run_dir)
+    assert read_metrics(run_dir) and job_status(client, info.status.job_id, "SUCCEEDED") == "SUCCEEDED"
+    assert load_explorer(f"run:{info.id}", device="cpu", dtype="float32").sae.d_sae == TINY["d_sae"]
+
+    slow = create_run(TrainSpec(**{**TINY, "training_tokens": 4_000_000},
+                                backend=BackendSpec("ray", cpus=1, address=jobs).to_dict()),
+                      tmp_path, check_resources=False)  # fmt: skip
+    schedule(tmp_path)
+    wait_for(slow, ("running",))
+    job = read_status(slow).job_id  # type: ignore[union-attr]
+    assert cancel_run(slow, timeout_s=60).state == "cancelled"
+    assert job_status(client, job, "STOPPED") == "STOPPED"  # gone from the cluster's running jobs
+
+    unreachable = create_run(TrainSpec(**TINY, backend=BackendSpec("ray", address="http://127.0.0.1:1").to_dict()),
+                             tmp_path, check_resources=False)  # fmt: skip
+    schedule(tmp_path)
+    status = read_status(unreachable)
+    assert status is not None and status.state == "failed"
+    assert (
+        status.error is not None
+        and "Cannot reach the Ray cluster's Jobs API at 'http://127.0.0.1:1'" in status.error
+    )

@@ -72,7 +72,9 @@ def in_queue(job_id: str, settle_s: float = 60) -> bool:
     """Whether squeue still lists the job once it has had `settle_s` to leave (COMPLETING takes a moment)."""
     deadline = time.time() + settle_s
     while True:
-        listed = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True).stdout
+        listed = subprocess.run(
+            ["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True
+        ).stdout
         if job_id not in listed.split() or time.time() > deadline:
             return job_id in listed.split()
         time.sleep(0.5)
