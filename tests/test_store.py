@@ -328,7 +328,8 @@ def test_cli_export_writes_html_and_prints_json(run_cli: Callable[..., CliResult
     printed = run_cli("export", "--sae", "demo", "--feature", "7", "--n-tokens", "8192", "--format", "json")
     assert json.loads(printed.stdout)["index"] == "7"
     for args, message in ((("--n-tokens", "8192"), "Export either --feature F or --list NAME"),
-                          (("--list", "nope", "--n-tokens", "8192"), "no list named 'nope'")):  # fmt: skip
+                          (("--list", "nope", "--n-tokens", "8192", "--format", "json"), "no list named 'nope'"),
+                          (("--feature", "7"), "HTML goes to a file: add --out FILE.html")):  # fmt: skip
         bad = run_cli("export", "--sae", "demo", *args)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
 
