@@ -327,7 +327,15 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     import time
     from pathlib import Path
 
-    from explorer.training import TrainSpec, create_run, read_metrics, refresh, start_worker
+    from explorer.training import (
+        TrainSpec,
+        create_run,
+        read_metrics,
+        read_status,
+        refresh,
+        start_worker,
+        submit_to_cluster,
+    )
 
     try:
         spec = TrainSpec.from_dict(json.loads(Path(args.spec).read_text()))
@@ -341,8 +349,22 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     # The demo model is cheap to load for checking the hook and context; a large model is checked by the worker.
     model = load_model(spec.model).model if spec.model == DEMO_MODEL_NAME else None
     run_dir = create_run(spec, model=model)
-    start_worker(run_dir)
-    print(f"run {run_dir.name} started; log: {run_dir / 'log.txt'}", file=sys.stderr)
+    if spec.backend_spec.kind == "local":
+        start_worker(run_dir)
+        print(f"run {run_dir.name} started; log: {run_dir / 'log.txt'}", file=sys.stderr)
+    else:  # the cluster's scheduler starts it; this command follows it as it would a local run
+        try:
+            job_id = submit_to_cluster(run_dir, spec)
+        except ExplorerError as error:
+            status = read_status(run_dir)
+            if status is not None:
+                status.state, status.ended, status.error = "failed", time.time(), str(error)
+                from explorer.training import write_status
+
+                write_status(run_dir, status)
+            raise
+        print(f"run {run_dir.name} submitted to {spec.backend_spec.kind} as job {job_id}; log: {run_dir / 'log.txt'}",
+              file=sys.stderr)  # fmt: skip
     try:
         while (status := refresh(run_dir)) is not None and status.state in ("queued", "running"):
             metrics = read_metrics(run_dir)

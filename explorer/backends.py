@@ -108,12 +108,12 @@ def _slurm(command: str, *args: str, timeout_s: float = 60) -> subprocess.Comple
         ) from None
 
 
-def slurm_script(run_dir: Path, spec: BackendSpec, job_name: str) -> str:
+def slurm_script(run_dir: Path, spec: BackendSpec, job_name: str, log: Path) -> str:
     """The batch script for a run: resources from the spec, the log in the run folder, the same worker as local."""
     lines = [
         "#!/bin/bash",
         f"#SBATCH --job-name={job_name}",
-        f"#SBATCH --output={run_dir / 'train.log'}",
+        f"#SBATCH --output={log}",
         "#SBATCH --open-mode=append",
         f"#SBATCH --time={spec.time_limit}",
         f"#SBATCH --cpus-per-task={spec.cpus}",
@@ -135,10 +135,10 @@ def slurm_script(run_dir: Path, spec: BackendSpec, job_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def submit_slurm(run_dir: Path, spec: BackendSpec) -> str:
+def submit_slurm(run_dir: Path, spec: BackendSpec, log: Path) -> str:
     """Write the batch script and submit it; the job id, or a one-line error with sbatch's reason."""
     script = run_dir / SLURM_SCRIPT
-    script.write_text(slurm_script(run_dir, spec, f"sae-{run_dir.name}"))
+    script.write_text(slurm_script(run_dir, spec, f"sae-{run_dir.name}", log))
     done = _slurm("sbatch", "--parsable", str(script))
     if done.returncode != 0:
         reason = [
@@ -188,11 +188,11 @@ def ray_client(address: str) -> Any:
         ) from None
 
 
-def submit_ray(run_dir: Path, spec: BackendSpec) -> str:
+def submit_ray(run_dir: Path, spec: BackendSpec, log: Path) -> str:
     """Submit the worker as a Ray job (its output appended to the run's log); the submission id."""
     entrypoint = (
         f"exec {shlex.quote(sys.executable)} -m explorer.train_worker {shlex.quote(str(run_dir))} "
-        f">> {shlex.quote(str(run_dir / 'train.log'))} 2>&1"
+        f">> {shlex.quote(str(log))} 2>&1"
     )
     env = {k: v for k, v in os.environ.items() if k.startswith(("SAE_EXPLORER_", "HF_"))}
     env.update({"PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"})
@@ -221,12 +221,12 @@ def ray_job_state(address: str, job_id: str) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- one interface
 
 
-def submit(run_dir: Path, spec: BackendSpec) -> str:
-    """Submit a run to a cluster backend; its job id."""
+def submit(run_dir: Path, spec: BackendSpec, log: Path) -> str:
+    """Submit a run to a cluster backend, its output appended to `log`; its job id."""
     if spec.kind == "slurm":
-        return submit_slurm(run_dir, spec)
+        return submit_slurm(run_dir, spec, log)
     if spec.kind == "ray":
-        return submit_ray(run_dir, spec)
+        return submit_ray(run_dir, spec, log)
     raise ExplorerError(f"The '{spec.kind}' backend has no scheduler to submit to.")
 
 

@@ -442,7 +442,7 @@ def start_worker(run_dir: Path) -> int:
 
 def submit_to_cluster(run_dir: Path, spec: TrainSpec) -> str:
     """Submit a queued run to its cluster backend and record the job id (it stays queued until it starts)."""
-    job_id = backends.submit(run_dir, spec.backend_spec)
+    job_id = backends.submit(run_dir, spec.backend_spec, run_dir / LOG_FILE)
     status = read_status(run_dir) or RunStatus()
     status.job_id = job_id
     write_status(run_dir, status)

@@ -262,7 +262,9 @@ def test_top_features_k_slider_ranking_and_shared_link(page: Page, server: Serve
     settle(colleague)
     # Expectations that wait: on a loaded machine a fresh session's widgets can draw a moment after the title.
     expect(colleague.get_by_test_id("stSliderThumbValue")).to_have_text(k, timeout=30_000)
-    expect(colleague.get_by_label("Prompt", exact=True)).to_have_value("Tom saw a big red dog.", timeout=30_000)
+    expect(colleague.get_by_label("Prompt", exact=True)).to_have_value(
+        "Tom saw a big red dog.", timeout=30_000
+    )
     expect(colleague.get_by_role("radio", name="Whole prompt: max")).to_be_checked(timeout=30_000)
     colleague.context.close()
 

@@ -172,6 +172,7 @@ def test_training_on_ray_from_the_form_finishes_opens_and_a_cancelled_job_stops(
         cancel_run,
         create_run,
         list_runs,
+        log_tail,
         read_metrics,
         read_status,
         schedule,
@@ -198,6 +199,7 @@ def test_training_on_ray_from_the_form_finishes_opens_and_a_cancelled_job_stops(
     assert info.status.job_id == f"sae-{info.id}"
     assert wait_for(run_dir, ("succeeded", "failed", "cancelled")) == "succeeded", read_status(run_dir)
     assert read_metrics(run_dir) and job_status(client, info.status.job_id, "SUCCEEDED") == "SUCCEEDED"
+    assert "done:" in log_tail(run_dir, 5)
     assert load_explorer(f"run:{info.id}", device="cpu", dtype="float32").sae.d_sae == TINY["d_sae"]
 
     slow = create_run(TrainSpec(**{**TINY, "training_tokens": 4_000_000},

@@ -21,6 +21,7 @@ from explorer.training import (
     cancel_run,
     create_run,
     list_runs,
+    log_tail,
     read_metrics,
     read_status,
     refresh,
@@ -106,6 +107,7 @@ def test_a_run_launched_from_the_form_trains_on_slurm_and_opens(
     assert "#SBATCH --time=00:10:00" in script and "#SBATCH --cpus-per-task=1" in script
     assert wait_for(run_dir, ("succeeded", "failed", "cancelled")) == "succeeded", read_status(run_dir)
     assert read_metrics(run_dir), "no live metrics were written"
+    assert "done:" in log_tail(run_dir, 5)  # the job's output is the run's log, as the run card shows it
     assert not in_queue(job_id) and slurm_job_state(job_id)[0] == "COMPLETED"
     status = read_status(run_dir)
     assert status is not None and status.host  # the worker said where it ran
@@ -128,7 +130,7 @@ def test_cancel_stops_the_job_and_errors_are_one_clear_line(slurm: dict[str, str
         time.sleep(1)
     status = cancel_run(run_dir, timeout_s=90)
     assert status.state == "cancelled" and not in_queue(job_id)
-    assert "cancelled; checkpoint saved" in (run_dir / "train.log").read_text()
+    assert "cancelled; checkpoint saved" in (run_dir / "log.txt").read_text()
 
     # A bad partition: the run is marked failed with Slurm's reason.
     bad = create_run(TrainSpec(**TINY, backend=BackendSpec("slurm", partition="nope").to_dict()), tmp_path,
