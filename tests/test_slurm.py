@@ -120,17 +120,27 @@ def test_a_run_launched_from_the_form_trains_on_slurm_and_opens(
 def test_cancel_stops_the_job_and_errors_are_one_clear_line(slurm: dict[str, str], tmp_path: Path) -> None:
     slow = TrainSpec(**{**TINY, "training_tokens": 4_000_000, "n_checkpoints": 0},
                      backend=BackendSpec("slurm", cpus=1).to_dict())  # fmt: skip
-    run_dir = create_run(slow, tmp_path, check_resources=False)
-    assert schedule(tmp_path) == [run_dir.name]
-    job_id = read_status(run_dir).job_id  # type: ignore[union-attr]
+    cancelled = create_run(slow, tmp_path, check_resources=False)
+    killed = create_run(slow, tmp_path, check_resources=False)  # both run at once: the node has two CPUs
+    assert sorted(schedule(tmp_path)) == sorted([cancelled.name, killed.name])
+    job_id = read_status(cancelled).job_id  # type: ignore[union-attr]
     assert job_id and in_queue(job_id, settle_s=0)
-    wait_for(run_dir, ("running",))
+    for run_dir in (cancelled, killed):
+        wait_for(run_dir, ("running",))
     deadline = time.time() + 240
-    while not read_metrics(run_dir) and time.time() < deadline:  # training has begun
+    while not read_metrics(cancelled) and time.time() < deadline:  # training has begun
         time.sleep(1)
-    status = cancel_run(run_dir, timeout_s=90)
+
+    # A job killed under the worker (as the OOM killer would): failed, with the scheduler's final state.
+    job, pid = read_status(killed).job_id, read_status(killed).pid  # type: ignore[union-attr]
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # the worker dies without a word
+    status = cancel_run(cancelled, timeout_s=90)
     assert status.state == "cancelled" and not in_queue(job_id)
-    assert "cancelled; checkpoint saved" in (run_dir / "log.txt").read_text()
+    assert "cancelled; checkpoint saved" in (cancelled / "log.txt").read_text()
+    assert wait_for(killed, ("failed", "cancelled"), 120) == "failed"
+    error = read_status(killed).error  # type: ignore[union-attr]
+    assert error is not None and error.startswith(f"Slurm job {job} ended: FAILED") and not in_queue(job)
 
     # A bad partition: the run is marked failed with Slurm's reason.
     bad = create_run(TrainSpec(**TINY, backend=BackendSpec("slurm", partition="nope").to_dict()), tmp_path,
@@ -139,18 +149,6 @@ def test_cancel_stops_the_job_and_errors_are_one_clear_line(slurm: dict[str, str
     status = read_status(bad)
     assert status is not None and status.state == "failed"
     assert status.error == "Slurm refused the job: invalid partition specified: nope."
-
-    # A job killed under the worker (as the OOM killer would): failed, with the scheduler's final state.
-    killed = create_run(TrainSpec(**{**TINY, "training_tokens": 4_000_000}, backend=BackendSpec("slurm", cpus=1).to_dict()),
-                        tmp_path, check_resources=False)  # fmt: skip
-    schedule(tmp_path)
-    wait_for(killed, ("running",))
-    job, pid = read_status(killed).job_id, read_status(killed).pid  # type: ignore[union-attr]
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)  # the worker dies without a word, as under the OOM killer
-    assert wait_for(killed, ("failed", "cancelled"), 120) == "failed"
-    error = read_status(killed).error  # type: ignore[union-attr]
-    assert error is not None and error.startswith(f"Slurm job {job} ended: FAILED") and not in_queue(job)
 
 
 def test_without_sbatch_the_submission_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
