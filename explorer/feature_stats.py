@@ -78,7 +78,9 @@ class _Examples:
         both = {
             name: torch.cat([getattr(self, name)[features], getattr(other, name)], 1) for name in self.FIELDS
         }
-        keep = _best_first(both["score"], both["row"], both["pos"])[:, :k]  # [T, K]
+        # Both halves are already best-first, and within one pass every kept entry comes from an earlier
+        # token than the batch's: one stable sort by score gives the (score, then earliest) order.
+        keep = both["score"].argsort(dim=1, descending=True, stable=True)[:, :k]  # [T, K]
         for name in self.FIELDS:
             getattr(self, name)[features] = both[name].gather(1, keep)
 
