@@ -220,3 +220,8 @@ def top_features(values: torch.Tensor, k: int) -> list[FeatureActivation]:
     return [
         FeatureActivation(int(i), float(v)) for v, i in zip(top.values, top.indices, strict=True) if v > 0
     ]
+
+
+def feature_traces(analysis: PromptAnalysis, features: Sequence[int]) -> list[list[float]]:
+    """Each feature's activation on every token of the analysed prompt: [n_features][pos]."""
+    return analysis.acts[:, list(features)].T.tolist() if features else []

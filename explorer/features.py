@@ -109,3 +109,10 @@ def direct_logit_effects(explorer: Explorer, features: Sequence[int], n: int = 1
             )
         )
     return effects
+
+
+def feature_densities(explorer: Explorer, measured: torch.Tensor | None = None) -> list[float] | None:
+    """Each feature's firing frequency: `measured` (a statistics pass's density) if given, else
+    sparsity.safetensors', else None."""
+    density = measured if measured is not None else density_from_file(explorer)
+    return None if density is None else density.tolist()

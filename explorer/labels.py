@@ -173,12 +173,3 @@ def import_neuronpedia_text(explorer: Explorer, text: str, name: str = "The file
 def label_map(explorer: Explorer, features: Sequence[int]) -> dict[int, Label]:
     """The winning label of each of `features` that has one."""
     return labels_for(sae_identity(explorer), features)
-
-
-def with_label(feature: int, labels: dict[int, Label], width: int = 60) -> str:
-    """`123 · fires on: red, blue` (cut to `width`), or just `123`."""
-    label = labels.get(feature)
-    if label is None:
-        return str(feature)
-    text = label.text if len(label.text) <= width else label.text[: width - 1] + "…"
-    return f"{feature} · {text}"

@@ -289,6 +289,12 @@ def url_value(name: str, default: T, cast: Callable[[str], T] | None = None) -> 
         return default
 
 
+def url_index(name: str, options: Sequence[str]) -> int:
+    """The position in `options` of the view setting `name` (session, then URL); 0 for a value not among them."""
+    value = url_value(name, options[0])
+    return list(options).index(value) if value in options else 0
+
+
 def share_value(name: str, value: Any) -> None:
     """Remember a view setting for this session and write it to the URL, so a link reproduces the view."""
     st.session_state[name] = value

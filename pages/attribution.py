@@ -22,6 +22,7 @@ from explorer.ui import (
     prompt_section,
     share_value,
     show_error,
+    url_index,
     url_value,
 )
 
@@ -55,7 +56,7 @@ share_value("pos", int(position))
 left, middle, right = st.columns([2, 2, 1])
 mode = left.radio(
     "Target", TARGET_MODES, format_func=TARGET_LABELS.get, horizontal=True, key="attr_mode",
-    index=TARGET_MODES.index(url_value("target_mode", "top")) if url_value("target_mode", "top") in TARGET_MODES else 0,
+    index=url_index("target_mode", TARGET_MODES),
 )  # fmt: skip
 share_value("target_mode", mode)
 target = contrast = None
@@ -73,7 +74,7 @@ elif mode == "contrast":
     share_value("contrast", contrast)
 metric = right.radio(
     "Metric", METRICS, format_func=METRIC_LABELS.get, key="attr_metric",
-    index=METRICS.index(url_value("metric", "logit")) if url_value("metric", "logit") in METRICS else 0,
+    index=url_index("metric", METRICS),
 )  # fmt: skip
 share_value("metric", metric)
 
@@ -82,7 +83,7 @@ top = left.slider("Features to list", 5, 50, min(max(url_value("top", 20, int), 
 share_value("top", int(top))
 ablate_at = middle.radio(
     "Ablate each listed feature", ABLATE_AT, format_func=ABLATE_LABELS.get, key="attr_ablate_at",
-    index=ABLATE_AT.index(url_value("ablate_at", "position")) if url_value("ablate_at", "position") in ABLATE_AT else 0,
+    index=url_index("ablate_at", ABLATE_AT),
 )  # fmt: skip
 share_value("ablate_at", ablate_at)
 check = right.toggle(

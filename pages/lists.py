@@ -8,11 +8,12 @@ import json
 import pandas as pd
 import streamlit as st
 
+from explorer.activations import feature_traces
 from explorer.data import sae_context_size
 from explorer.errors import ExplorerError
 from explorer.export import export_html, list_export
 from explorer.feature_stats import default_stats_tokens
-from explorer.features import density_from_file
+from explorer.features import feature_densities
 from explorer.formats import percent
 from explorer.labels import ensure_automatic_labels, import_neuronpedia_text, sae_identity
 from explorer.stats_cache import get_feature_stats, load_cached, stats_key
@@ -74,15 +75,16 @@ analysis = prompt_analysis(explorer, text, prepend_bos)
 context = sae_context_size(explorer)
 stats_tokens = default_stats_tokens(explorer.device)
 stats = load_cached(stats_key(explorer, "demo", stats_tokens, context))
-densities = stats.density if stats is not None else density_from_file(explorer)
+densities = feature_densities(explorer, stats.density if stats is not None else None)
+traces = feature_traces(analysis, current.features)
 features = current.features
 frame = pd.DataFrame(
     {
         "feature": features,
         "label": label_column(explorer, features),
-        "density": [percent(float(densities[f])) if densities is not None else "" for f in features],
-        "on the prompt": [analysis.acts[:, f].tolist() for f in features],
-        "max on the prompt": [float(analysis.acts[:, f].max()) for f in features],
+        "density": [percent(densities[f]) if densities is not None else "" for f in features],
+        "on the prompt": traces,
+        "max on the prompt": [max(trace) for trace in traces],
         "note": current.notes,
     }
 )

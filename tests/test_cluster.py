@@ -156,14 +156,10 @@ def job_status(client: object, job: str, expected: str, settle_s: float = 60) ->
         time.sleep(0.5)
 
 
-TINY = {"d_sae": 256, "sparsity": 16, "training_tokens": 40_960, "lr_warm_up_steps": 2, "lr_decay_steps": 2}
-
-
 def test_training_on_ray_from_the_form_finishes_opens_and_a_cancelled_job_stops(
     ray_cluster: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ray.job_submission import JobSubmissionClient
-    from streamlit.testing.v1 import AppTest
 
     from explorer.backends import BackendSpec
     from explorer.loading import load_explorer
@@ -177,21 +173,13 @@ def test_training_on_ray_from_the_form_finishes_opens_and_a_cancelled_job_stops(
         read_status,
         schedule,
     )
-    from tests.test_slurm import wait_for
+    from tests.test_slurm import TINY, launch_tiny_run_from_form
+    from tests.test_training import wait_for
 
     jobs = ray_cluster[1]
     client = JobSubmissionClient(jobs)
     monkeypatch.setenv("SAE_EXPLORER_RUNS", str(tmp_path))
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=180)
-    at.run()
-    at.switch_page("pages/training.py").run()
-    for label, value in (("Training tokens", TINY["training_tokens"]), ("Width d_sae", TINY["d_sae"]),
-                         ("k (active features per token)", TINY["sparsity"]),
-                         ("LR warm-up steps", 2), ("LR decay steps", 2), ("CPUs", 1)):  # fmt: skip
-        next(n for n in at.number_input if n.label == label).set_value(value)
-    at.radio(key="train_backend").set_value("ray")
-    next(t for t in at.text_input if t.label == "Ray Jobs address").set_value(jobs)
-    next(b for b in at.button if b.label == "Launch").click().run()
+    at = launch_tiny_run_from_form("ray", {"Ray Jobs address": jobs})
     assert not at.exception, at.exception
     assert "submitted to Ray as job" in at.success[0].value, [e.value for e in at.error]
     (info,) = list_runs(tmp_path)

@@ -24,10 +24,10 @@ from explorer.training import (
     log_tail,
     read_metrics,
     read_status,
-    refresh,
     schedule,
 )
 from tests.slurm_cluster import missing_tools, single_node_slurm
+from tests.test_training import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = bool(os.environ.get("SAE_EXPLORER_REQUIRE_CLUSTERS"))
@@ -59,14 +59,19 @@ def slurm() -> Iterator[dict[str, str]]:
                     os.environ[key] = value
 
 
-def wait_for(run_dir: Path, states: tuple[str, ...], timeout_s: float = 300) -> str:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        status = refresh(run_dir)
-        if status is not None and status.state in states:
-            return status.state
-        time.sleep(1)
-    raise AssertionError(f"{run_dir.name} is still {read_status(run_dir)} after {timeout_s} s")
+def launch_tiny_run_from_form(backend: str, text_fields: dict[str, str]) -> AppTest:
+    """Fill the training form for a tiny run on one CPU of `backend` and press Launch (AppTest)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("pages/training.py").run()
+    for label, value in (("Training tokens", TINY["training_tokens"]), ("Width d_sae", TINY["d_sae"]),
+                         ("k (active features per token)", TINY["sparsity"]),
+                         ("LR warm-up steps", 2), ("LR decay steps", 2), ("CPUs", 1)):  # fmt: skip
+        next(n for n in at.number_input if n.label == label).set_value(value)
+    at.radio(key="train_backend").set_value(backend)
+    for label, text in text_fields.items():
+        next(t for t in at.text_input if t.label == label).set_value(text)
+    return next(b for b in at.button if b.label == "Launch").click().run()
 
 
 def in_queue(job_id: str, settle_s: float = 60) -> bool:
@@ -87,16 +92,7 @@ def test_a_run_launched_from_the_form_trains_on_slurm_and_opens(
     from explorer.loading import load_explorer
 
     monkeypatch.setenv("SAE_EXPLORER_RUNS", str(tmp_path))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.run()
-    at.switch_page("pages/training.py").run()
-    for label, value in (("Training tokens", TINY["training_tokens"]), ("Width d_sae", TINY["d_sae"]),
-                         ("k (active features per token)", TINY["sparsity"]),
-                         ("LR warm-up steps", 2), ("LR decay steps", 2), ("CPUs", 1)):  # fmt: skip
-        next(n for n in at.number_input if n.label == label).set_value(value)
-    at.radio(key="train_backend").set_value("slurm")
-    next(t for t in at.text_input if t.label == "Time limit").set_value("00:10:00")
-    next(b for b in at.button if b.label == "Launch").click().run()
+    at = launch_tiny_run_from_form("slurm", {"Time limit": "00:10:00"})
     assert not at.exception, at.exception
     assert "submitted to Slurm as job" in at.success[0].value, [e.value for e in at.error]
     (info,) = list_runs(tmp_path)
