@@ -140,8 +140,8 @@ class AttributionResult:
 def resolve_token(explorer: Explorer, text: str) -> tuple[int, str]:
     """The id and string of the single vocabulary token `text` names.
 
-    `text` is the token itself (` red`, with its space), a word that is one token once a leading
-    space is added (`red`), or `#ID`. Anything else is an `ExplorerError` that shows how it splits.
+    `text` is the token itself (` red`, with its space), a word (`red`: the token with a leading space
+    when there is one, as the word reads mid-sentence, else the bare token), or `#ID`. Anything else is an `ExplorerError` that shows how it splits.
     """
     tokenizer = explorer.model.tokenizer
     if text is None or text == "":
@@ -155,7 +155,7 @@ def resolve_token(explorer: Explorer, text: str) -> tuple[int, str]:
                 f"Token id {token_id} is outside the vocabulary (0–{explorer.model.cfg.d_vocab - 1})."
             )
         return token_id, tokenizer.decode([token_id])
-    candidates = [text] if text.startswith(" ") else [text, " " + text]
+    candidates = [text] if text.startswith(" ") else [" " + text, text]  # a word: as it reads mid-sentence
     for candidate in candidates:
         ids = tokenizer.encode(candidate, add_special_tokens=False)
         if len(ids) == 1 and ids[0] < explorer.model.cfg.d_vocab:

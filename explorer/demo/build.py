@@ -48,7 +48,7 @@ from explorer.paths import BUNDLE_DIR
 from explorer.sae_loading import load_sae
 
 SEED = 0
-N_TRAIN_STORIES = 36_000
+N_TRAIN_STORIES = 33_000
 N_HELDOUT_STORIES = 2_000
 VOCAB_SIZE = 3072
 SAE_CONTEXT_SIZE = 128
@@ -69,8 +69,8 @@ class DemoSaeSpec:
 
 
 DEMO_SAES = (
-    DemoSaeSpec("mlp0-standard", "blocks.0.hook_mlp_out", "standard", 2048, 1.2, 1e-3, 4_000_000),
-    DemoSaeSpec("resid1-topk", "blocks.1.hook_resid_pre", "topk", 2048, 32, 1e-3, 4_000_000),
+    DemoSaeSpec("mlp0-standard", "blocks.0.hook_mlp_out", "standard", 2048, 1.0, 1e-3, 4_000_000),
+    DemoSaeSpec("resid1-topk", "blocks.1.hook_resid_pre", "topk", 2048, 32, 1e-3, 3_000_000),
 )
 DEFAULT_SAE = DEMO_SAES[0].name
 

@@ -1,8 +1,11 @@
 """Deterministic TinyStories-style synthetic children's stories with concept spans.
 
-A story is written sentence by sentence from templates grouped into story shapes (a lost toy, a
-birthday, a storm, a first-person diary, a fable...), with slots filled from the basic vocabulary of
-children's stories in `explorer.demo.lexicon`. Concept spans are found afterwards by scanning the
+About two stories in three are hand-written tales (`explorer.demo.tales`: 384 templates in twelve
+theme files, with alternatives for most phrases), which carry the collocations of real children's
+stories. The others are written sentence by sentence from templates grouped into story shapes (a lost
+toy, a birthday, a storm, a first-person diary, a fable...) and by a small grammar
+(`explorer.demo.grammar`), which put every word of the basic vocabulary of children's stories
+(`explorer.demo.lexicon`) in many syntactic roles. Slots are filled from that vocabulary. Concept spans are found afterwards by scanning the
 finished text, so every occurrence of a concept word is labelled: ``text[start:end]`` is a name, a
 pronoun, a concept word (or its plural), or a quoted passage including both double quotes.
 
@@ -10,7 +13,8 @@ Template mini-language used by ``_Builder.say``:
 
 * ``{A}``, ``{B}``, ``{P}``: the hero, the second character, the hero's parent or grandparent;
 * ``{A.he}``, ``{A.him}``, ``{A.his}``, ``{A.girl}``, ``{A.brother}``, ``{A.son}``: gendered words;
-* ``{pet}``, ``{obj}``, ``{place}`` ...: per-story slots (see ``generate_story``), fixed for a story;
+* ``{pet}``, ``{obj}``, ``{place}`` ...: per-story slots (see ``_new_builder``), fixed for a story,
+  also in a form: ``{food|np}``, ``{animal|s}``;
 * ``{~animal}``, ``{~food|np}``, ``{~motion|past}``: a fresh random word of a pool, in a form
   (``s`` plural, ``np`` with its article, verb forms ``base``/``s``/``past``/``ing``/``pp``);
 * ``{say}``: a random line of dialogue; ``{num}``: a random number word;
@@ -60,6 +64,7 @@ from explorer.demo.lexicon import (
     VERBS,
     plural,
 )
+from explorer.demo.tales import load_tales, render_tale
 
 __all__ = [
     "BOY_NAMES",
@@ -183,6 +188,7 @@ _OUTSIDE = (
 )
 _TOWN = ("shop", "store", "market", "library", "bakery", "school", "zoo", "farm", "hospital")
 _FOOD = tuple(f for f in LEXICON["food"] if f not in ("breakfast", "lunch", "dinner", "snack", "seed", "nut"))
+_SNACKS = tuple(f for f in _FOOD if f not in UNCOUNTABLE and f != "icecream")
 _MEALS = ("breakfast", "lunch", "dinner", "a snack")
 _PARENTS = (
     ("Mom", True),
@@ -411,9 +417,16 @@ class _Builder:
         key = key.lstrip("^")
         if key == "say":
             return _KEY.sub(lambda m: self._slot(m.group(1)), self.rng.choice(_SAYINGS))
-        if key.startswith(("~", "=")):  # {~pool|form}: a word of a pool; {=verb|form}: that verb
-            pool, _, form = key[1:].partition("|")
-            word = self.pick(pool) if key[0] == "~" else pool
+        if key.startswith(("~", "=")) or "|" in key:
+            # {~pool|form}: a word of a pool; {=verb|form}: that verb; {slot|form}: the story's slot
+            pool, _, form = key.lstrip("~=").partition("|")
+            if key[0] == "~":
+                word = self.pick(pool)
+            elif key[0] == "=":
+                word = pool
+            else:
+                word = self.slots[pool.lower()]
+                cap = cap or pool[0].isupper()
             if form == "s":
                 word = word if word in UNCOUNTABLE else plural(word)
             elif form == "np":
@@ -1132,6 +1145,18 @@ def _free_story(b: _Builder) -> None:
          "{A} learned to be {~adj}.", "They had a lot of fun.")  # fmt: skip
 
 
+def _render_tale(b: _Builder, template: str) -> None:
+    for index, paragraph in enumerate(render_tale(template, b.rng, b._slot)):
+        if index:
+            b.para()
+        b.parts.append(paragraph)
+
+
+def _tale(b: _Builder) -> None:
+    """A hand-written tale with its alternatives and slots filled in."""
+    _render_tale(b, b.rng.choice(load_tales()))
+
+
 _SHAPE_FNS: dict[str, Callable[[_Builder], None]] = {
     "lost_object": _lost_object,
     "new_friend": _new_friend,
@@ -1162,9 +1187,11 @@ _SHAPE_FNS: dict[str, Callable[[_Builder], None]] = {
     "learn_skill": _learn_skill,
     "helping_home": _helping_home,
     "free_story": _free_story,
+    "tale": _tale,
 }
-SHAPES: tuple[str, ...] = tuple(_SHAPE_FNS)  # free_story last
-FREE_STORY_SHARE = 0.35
+SHAPES: tuple[str, ...] = tuple(_SHAPE_FNS)  # free_story and tale last
+FREE_STORY_SHARE = 0.1  # grammar stories: every word in many syntactic roles
+TALE_SHARE = 0.65  # hand-written tales: the collocations of real children's stories
 ZIPF_EXPONENT = 0.9
 _PET_NAMES = (
     "Spot",
@@ -1186,7 +1213,27 @@ _DISHES = ("cookies", "a cake", "a pie", "pancakes", "bread", "muffins")
 
 def generate_story(rng: random.Random) -> LabeledStory:
     """Generate one random labelled story, drawing every choice from ``rng``."""
-    shape = "free_story" if rng.random() < FREE_STORY_SHARE else rng.choice(SHAPES[:-1])
+    draw = rng.random()
+    if draw < TALE_SHARE:
+        shape = "tale"
+    elif draw < TALE_SHARE + FREE_STORY_SHARE:
+        shape = "free_story"
+    else:
+        shape = rng.choice(SHAPES[:-2])
+    b = _new_builder(rng)
+    _SHAPE_FNS[shape](b)
+    return b.finish(shape)
+
+
+def render_tale_story(template: str, rng: random.Random) -> LabeledStory:
+    """One hand-written tale template (`explorer.demo.tales`) rendered with a random cast and slots."""
+    b = _new_builder(rng)
+    _render_tale(b, template)
+    return b.finish("tale")
+
+
+def _new_builder(rng: random.Random) -> _Builder:
+    """A story builder with a random cast (hero, friend, parent) and per-story slots."""
     a_girl, b_girl = rng.random() < 0.5, rng.random() < 0.5
     a_name = rng.choice(GIRL_NAMES if a_girl else BOY_NAMES)
     b_name = rng.choice([x for x in (GIRL_NAMES if b_girl else BOY_NAMES) if x != a_name])
@@ -1220,11 +1267,13 @@ def generate_story(rng: random.Random) -> LabeledStory:
         "look": rng.choice(LOOK_ADJECTIVES),
         "inout": rng.choice(("inside", "at home", "in bed")),
         "asked_or_said": rng.choice(("said", "asked", "told them", "called out")),
+        "toy": rng.choice(_TOYS),
+        "town": rng.choice(_TOWN),
     }
+    slots["food"], slots["food2"] = rng.sample(_SNACKS, 2)
+    slots["animal"], slots["animal2"] = rng.sample(_WILD, 2)
     cast = {"A": _Char(a_name, a_girl), "B": _Char(b_name, b_girl), "P": _Char(parent, parent_girl)}
-    b = _Builder(rng, cast, slots)
-    _SHAPE_FNS[shape](b)
-    return b.finish(shape)
+    return _Builder(rng, cast, slots)
 
 
 def generate_stories(n: int, seed: int = 0) -> list[LabeledStory]:
