@@ -173,7 +173,8 @@ def test_hook_z_clamp_moves_the_heads_by_the_decoder_direction(
     """Clamping through the error term changes z by exactly (new - old) * W_dec[f], split per head."""
     explorer = load(layouts[name])
     tokens = analyze_prompt(explorer, PROMPTS[0])
-    feature = top_features(tokens.acts[-1], 1)[0]
+    position = 1 + int(tokens.acts[1:].max(-1).values.argmax())  # a (non-BOS) position where a feature fires
+    feature = top_features(tokens.acts[position], 1)[0]
     captured: dict[str, torch.Tensor] = {}
 
     def grab(acts: torch.Tensor, hook: object) -> None:  # noqa: ARG001
@@ -189,8 +190,8 @@ def test_hook_z_clamp_moves_the_heads_by_the_decoder_direction(
     after = captured["z"]
     w_dec = explorer.sae.sae.W_dec[feature.feature].reshape(before.shape[-2:])
     assert after.shape == before.shape and before.dim() == 4
-    expected = before[0, -1] + (10.0 - feature.activation) * w_dec
-    assert torch.allclose(after[0, -1], expected, atol=1e-4)
+    expected = before[0, position] + (10.0 - feature.activation) * w_dec
+    assert torch.allclose(after[0, position], expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["hook_z_runner", "v3_config"])
