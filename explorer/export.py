@@ -181,6 +181,11 @@ def feature_section(data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def export_file_stem(name: str) -> str:
+    """A file name (without extension) for an export of the list `name`: lower case, letters, digits and dashes."""
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").lower() or "list"
+
+
 def export_html(title: str, features: Sequence[dict[str, Any]], description: str = "") -> str:
     """A self-contained HTML page of feature dashboards (from their JSON exports): no server, no network."""
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

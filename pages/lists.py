@@ -11,7 +11,7 @@ import streamlit as st
 from explorer.activations import feature_traces
 from explorer.data import sae_context_size
 from explorer.errors import ExplorerError
-from explorer.export import export_html, list_export
+from explorer.export import export_file_stem, export_html, list_export
 from explorer.feature_stats import default_stats_tokens
 from explorer.features import feature_densities
 from explorer.formats import percent
@@ -153,7 +153,7 @@ try:
 except ExplorerError as error:
     show_error(error)
     st.stop()
-slug = "".join(c if c.isalnum() else "-" for c in name).strip("-").lower() or "list"
+slug = export_file_stem(name)
 with st.container(horizontal=True):
     st.download_button(
         "Export as HTML", export_html(f"Feature list: {name}", data["features"], current.description),

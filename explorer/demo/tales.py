@@ -47,7 +47,7 @@ def render_tale(template: str, rng: random.Random, fill_slot: Callable[[str], st
     for paragraph in re.split(r"\n\s*\n", chosen):
         text = " ".join(paragraph.split())
         text = _SLOT.sub(lambda m: fill_slot(m.group(1)), text)
-        text = re.sub(r" +([,.!?])", r"\1", re.sub(r"  +", " ", text)).strip()
+        text = re.sub(r" +([,.!?])", r"\1", text).strip()
         if text:
             paragraphs.append(text[0].upper() + text[1:])
     return paragraphs
