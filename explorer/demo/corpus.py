@@ -1,12 +1,12 @@
 """Deterministic TinyStories-style synthetic children's stories with concept spans.
 
-About two stories in three are hand-written tales (`explorer.demo.tales`: 384 templates in twelve
-theme files, with alternatives for most phrases), which carry the collocations of real children's
-stories. The others are written sentence by sentence from templates grouped into story shapes (a lost
-toy, a birthday, a storm, a first-person diary, a fable...) and by a small grammar
-(`explorer.demo.grammar`), which put every word of the basic vocabulary of children's stories
-(`explorer.demo.lexicon`) in many syntactic roles. Slots are filled from that vocabulary. Concept spans are found afterwards by scanning the
-finished text, so every occurrence of a concept word is labelled: ``text[start:end]`` is a name, a
+About two stories in three are hand-written tales (`explorer.demo.tales`: 576 templates in 18 theme
+files, with alternatives for most phrases), which carry the collocations of real children's stories.
+The others are written sentence by sentence from templates grouped into story shapes (a lost toy, a
+birthday, a storm, a first-person diary, a fable...) and by a small grammar (`explorer.demo.grammar`),
+which put every word of the basic vocabulary of children's stories (`explorer.demo.lexicon`) in many
+syntactic roles. Slots are filled from that vocabulary. Concept spans are found afterwards by scanning
+the finished text, so every occurrence of a concept word is labelled: ``text[start:end]`` is a name, a
 pronoun, a concept word (or its plural), or a quoted passage including both double quotes.
 
 Template mini-language used by ``_Builder.say``:
