@@ -120,6 +120,12 @@ def reservoir_keys(global_token: torch.Tensor, feature: torch.Tensor, d_sae: int
     return (_logical_shift(z, 40).float() + 0.5) / 2.0**24  # 24 bits: exact in float32
 
 
+def _sortable_bits(x: torch.Tensor) -> torch.Tensor:
+    """float32 values as int64 integers in [-2**31, 2**31) with the same order (for non-NaN values)."""
+    bits = x.float().view(torch.int32).long()
+    return torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+
+
 def _batch_candidates(
     feature: torch.Tensor,
     token: torch.Tensor,
@@ -138,11 +144,9 @@ def _batch_candidates(
     """
     beats = score > threshold[feature]
     feature, token, score, value = feature[beats], token[beats], score[beats], value[beats]
-    order = score.argsort(
-        descending=True, stable=True
-    )  # ties: the earliest token first (entries come in token order)
-    feature, token, score, value = feature[order], token[order], score[order], value[order]
-    order = feature.argsort(stable=True)  # grouped by feature, best first within each group
+    # Grouped by feature, best first within each group; ties keep the earliest token (entries come in
+    # token order and the sort is stable). One sort of a combined key: feature, then descending score.
+    order = (feature.long() * 2**32 + (2**31 - 1 - _sortable_bits(score))).argsort(stable=True)
     feature, token, score, value = feature[order], token[order], score[order], value[order]
     touched, slot, counts = torch.unique_consecutive(feature, return_inverse=True, return_counts=True)
     starts = counts.cumsum(0) - counts

@@ -290,3 +290,16 @@ def test_a_gpu_pass_equals_the_cpu_pass(rows: torch.Tensor) -> None:
     assert torch.allclose(on_gpu.max_acts, on_cpu.max_acts, atol=1e-4)
     assert torch.allclose(on_gpu.hist_counts.sum(1), on_cpu.hist_counts.sum(1))
     assert torch.allclose(on_gpu.top.value.sort(1).values, on_cpu.top.value.sort(1).values, atol=1e-4)
+
+
+def test_sortable_bits_order_equals_float_order() -> None:
+    """The combined sort key of the candidate step orders float32 values as the floats themselves do."""
+    from explorer.feature_stats import _sortable_bits
+
+    torch.manual_seed(0)
+    values = torch.cat(
+        [torch.randn(50_000) * torch.rand(50_000).pow(8) * 1e4, torch.tensor([-torch.inf, torch.inf, 1e-38, -1e-38])]
+    )
+    keys = _sortable_bits(values)
+    assert keys.min() >= -(2**31) and keys.max() < 2**31
+    assert torch.equal(values.argsort(stable=True), keys.argsort(stable=True))
