@@ -225,3 +225,9 @@ def top_features(values: torch.Tensor, k: int) -> list[FeatureActivation]:
 def feature_traces(analysis: PromptAnalysis, features: Sequence[int]) -> list[list[float]]:
     """Each feature's activation on every token of the analysed prompt: [n_features][pos]."""
     return analysis.acts[:, list(features)].T.tolist() if features else []
+
+
+def feature_maxima(analysis: PromptAnalysis, features: Sequence[int]) -> list[float]:
+    """Each of `features`' highest activation over every token of the analysed prompt (BOS included)."""
+    maxima = aggregate_activations(analysis, "max", ignore_bos=False)
+    return maxima[list(features)].tolist() if features else []

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from explorer.activations import feature_traces
+from explorer.activations import feature_maxima, feature_traces
 from explorer.data import sae_context_size
 from explorer.errors import ExplorerError
 from explorer.export import export_file_stem, export_html, list_export
@@ -84,7 +84,7 @@ frame = pd.DataFrame(
         "label": label_column(explorer, features),
         "density": [percent(densities[f]) if densities is not None else "" for f in features],
         "on the prompt": traces,
-        "max on the prompt": [max(trace) for trace in traces],
+        "max on the prompt": feature_maxima(analysis, features),
         "note": current.notes,
     }
 )

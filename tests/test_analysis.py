@@ -12,6 +12,8 @@ from explorer.activations import (
     DEFAULT_PROMPT,
     aggregate_activations,
     analyze_prompt,
+    feature_maxima,
+    feature_traces,
     tokenize_prompt,
     top_features,
 )
@@ -39,6 +41,18 @@ def test_top_k_is_sorted_and_matches_brute_force(demo: Explorer) -> None:
     brute = sorted(range(len(values)), key=lambda i: -values[i])[:5]
     assert [f.feature for f in top] == [i for i in brute if values[i] > 0]
     assert [f.activation for f in top] == sorted((f.activation for f in top), reverse=True)
+
+
+def test_feature_traces_and_maxima_match_brute_force(demo: Explorer) -> None:
+    analysis = analyze_prompt(demo, DEFAULT_PROMPT)
+    features = [int(f) for f in analysis.acts.max(0).values.topk(3).indices] + [0]
+    traces = feature_traces(analysis, features)
+    maxima = feature_maxima(analysis, features)
+    for feature, trace, maximum in zip(features, traces, maxima, strict=True):
+        column = [float(row[feature]) for row in analysis.acts]  # every token, BOS included
+        assert trace == column
+        assert maximum == max(column)
+    assert feature_traces(analysis, []) == [] and feature_maxima(analysis, []) == []
 
 
 def test_aggregations(demo: Explorer) -> None:

@@ -14,6 +14,7 @@ from explorer.data import open_dataset, token_rows
 from explorer.feature_stats import (
     N_BINS,
     StatsConfig,
+    _sortable_bits,
     compute_feature_stats,
     features_firing_on_token,
     features_promoting_token,
@@ -294,11 +295,12 @@ def test_a_gpu_pass_equals_the_cpu_pass(rows: torch.Tensor) -> None:
 
 def test_sortable_bits_order_equals_float_order() -> None:
     """The combined sort key of the candidate step orders float32 values as the floats themselves do."""
-    from explorer.feature_stats import _sortable_bits
-
     torch.manual_seed(0)
     values = torch.cat(
-        [torch.randn(50_000) * torch.rand(50_000).pow(8) * 1e4, torch.tensor([-torch.inf, torch.inf, 1e-38, -1e-38])]
+        [
+            torch.randn(50_000) * torch.rand(50_000).pow(8) * 1e4,
+            torch.tensor([-torch.inf, torch.inf, 1e-38, -1e-38]),
+        ]
     )
     keys = _sortable_bits(values)
     assert keys.min() >= -(2**31) and keys.max() < 2**31
