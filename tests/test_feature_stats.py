@@ -184,7 +184,7 @@ def test_results_equal_the_pass_before_it_moved_to_the_device(name: str) -> None
     Re-recorded once, for shardable passes: the reservoir's keys became a hash of (token, feature) instead
     of a sequential random stream (sample.*), and equal top activations now keep the earliest token
     (top.row); counts, histograms, max and the kept top values and positions did not change. Recorded
-    again for the rebuilt demo bundle (issue 13: new model and SAEs) by the same pass, unchanged."""
+    again for each rebuilt demo bundle (issue 13: new model and SAEs) by the same pass, unchanged."""
     explorer = load_explorer(f"demo:{name}", device="cpu")
     stats = compute_feature_stats(
         explorer, sample_rows(explorer, "demo", 8192, 64), StatsConfig(seed=7), batch_size=16

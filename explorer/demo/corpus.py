@@ -1,6 +1,6 @@
 """Deterministic TinyStories-style synthetic children's stories with concept spans.
 
-About two stories in three are hand-written tales (`explorer.demo.tales`: 576 templates in 18 theme
+About two stories in three are hand-written tales (`explorer.demo.tales`: 706 templates in 22 theme
 files, with alternatives for most phrases), which carry the collocations of real children's stories.
 The others are written sentence by sentence from templates grouped into story shapes (a lost toy, a
 birthday, a storm, a first-person diary, a fable...) and by a small grammar (`explorer.demo.grammar`),
@@ -452,7 +452,44 @@ class _Builder:
             else:
                 text += ("" if not text or text.endswith("\n") else " ") + part
         text = re.sub(r"\b([Aa]) (?=[aeiouAEIOU])(?!(?:" + "|".join(_NOT_AN) + "))", r"\1n ", text.strip())
+        if self.chance(POSSESSIVE_PARENT_SHARE):
+            text = self._parent_as_possessive(text)
         return LabeledStory(text, label_spans(text), shape)
+
+    def _parent_as_possessive(self, text: str) -> str:
+        """Narration calls the parent "her mom" / "Lily's mom" / "my dad" instead of "Mom"; dialogue keeps "Mom".
+
+        Real stories mostly do this; only stories that name the hero (or speak in the first person) change.
+        """
+        parent, hero = self.cast["P"], self.cast["A"]
+        narration = re.sub(r'"[^"]*"', " ", text)
+        first_person = len(re.findall(r"\b(?:I|my|My)\b", narration)) >= 2
+        if not first_person and not re.search(rf"\b{hero.name}\b", narration):
+            return text
+        noun = _PARENT_NOUNS[parent.name]
+        if noun in ("mom", "dad") and self.chance(0.25):
+            noun = "mother" if noun == "mom" else "father"
+        owner = "my" if first_person else _GENDERED["his"][hero.girl]
+        named_once = not first_person and self.chance(0.4)
+        pieces, done = [], 0
+        for match in re.finditer(rf"\b{parent.name}\b", text):
+            before = text[: match.start()]
+            if before.count('"') % 2:  # inside a quote: dialogue keeps "Mom"
+                continue
+            who = owner
+            if named_once and hero.name not in " ".join(re.split(r"[.!?\n]", before)[-2:]):
+                who, named_once = f"{hero.name}'s", False  # not "Isla and Isla's mom"
+            after_quote = re.search(r'([.!?])"\s+$', before)
+            at_start = re.search(r"(?:^|[.!?]\s+|\n\s*)$", before) is not None or (
+                after_quote is not None
+                and not (after_quote.group(1) in "!?" and _SPEECH_VERB.match(text, match.end()))
+            )  # '"We need milk." Her mom ...' but '"Hi!" her mom said.'
+            pieces += [
+                text[done : match.start()],
+                (who[0].upper() + who[1:] if at_start else who) + " " + noun,
+            ]
+            done = match.end()
+        return "".join(pieces) + text[done:]
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -1193,6 +1230,18 @@ SHAPES: tuple[str, ...] = tuple(_SHAPE_FNS)  # free_story and tale last
 FREE_STORY_SHARE = 0.1  # grammar stories: every word in many syntactic roles
 TALE_SHARE = 0.65  # hand-written tales: the collocations of real children's stories
 ZIPF_EXPONENT = 0.9
+POSSESSIVE_PARENT_SHARE = 0.5  # stories whose narration says "her mom" rather than "Mom"
+_SPEECH_VERB = re.compile(
+    r"\s+(?:said|asked|cried|shouted|called|replied|whispered|laughed|answered|added)\b"
+)
+_PARENT_NOUNS = {
+    "Mom": "mom",
+    "Mommy": "mom",
+    "Dad": "dad",
+    "Daddy": "dad",
+    "Grandma": "grandma",
+    "Grandpa": "grandpa",
+}
 _PET_NAMES = (
     "Spot",
     "Max",

@@ -85,3 +85,28 @@ def test_handwritten_stories_are_not_copied_into_the_tales() -> None:
     for template in load_tales():
         for seed in range(3):
             assert not runs(render_tale_story(template, random.Random(seed)).text) & handwritten
+
+
+def test_narration_often_calls_the_parent_her_mom_while_dialogue_keeps_mom() -> None:
+    """Half the stories say "her mom" / "Lily's mom" in the narration, as real stories do; quotes keep "Mom"."""
+    template = '{P} smiled at {A}. "{P}, look!" said {A}. {A} gave {P} a hug, and {P} laughed.'
+    changed = 0
+    for seed in range(60):
+        text = render_tale_story(template, random.Random(seed)).text
+        quoted = re.findall(r'"([^"]*)"', text)
+        narration = re.sub(r'"[^"]*"', "", text)
+        parent = quoted[0].split(",")[0]
+        assert parent in ("Mom", "Dad", "Grandma", "Grandpa", "Mommy", "Daddy"), (
+            text
+        )  # dialogue keeps the name
+        if parent in narration:
+            assert narration.count(parent) == 3, text  # a story changes all of its narration or none
+            continue
+        changed += 1
+        nouns = {"M": "(?:mom|mother)", "D": "(?:dad|father)", "G": parent.lower()}
+        noun = nouns[parent[0]]
+        assert re.match(rf"(?:Her|His|[A-Z][a-z]+'s) {noun} smiled", text), (
+            text
+        )  # capitalised: sentence start
+        assert len(re.findall(rf"\b(?:[Hh]er|[Hh]is|[A-Z][a-z]+'s) {noun}\b", narration)) == 3, text
+    assert 15 <= changed <= 45, changed
