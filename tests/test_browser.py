@@ -410,7 +410,12 @@ def test_label_shows_everywhere_search_finds_it_and_a_list_exports_for_offline_r
     open_page(page, server, "feature", feature=str(first), sae=sae)
     compute_statistics(page)
     page.get_by_text("Label and note").click()
-    page.get_by_label("Your label", exact=True).fill(label)
+    label_box = page.get_by_label("Your label", exact=True)
+    label_box.fill(label)
+    # In a form, Streamlit commits a typed value on blur, through a React effect: a click on Save straight
+    # after typing can submit the old value (seen once in CI). Blur first, as every other fill here does.
+    label_box.press("Tab")
+    page.wait_for_timeout(300)
     page.get_by_role("button", name="Save").click()
     settle(page)
     expect(page.get_by_role("heading", name=f"Feature {first} · {label}")).to_be_visible(timeout=60_000)
