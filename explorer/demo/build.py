@@ -5,7 +5,9 @@
     python -m explorer.demo.build --saes --only mlp0-standard
     python -m explorer.demo.build --quality  # only re-measure quality.json
 
-Deterministic for a given seed (up to floating-point non-associativity across machines and thread counts).
+Deterministic for a given seed: on the same machine and thread count, a rebuild writes the same tokenizer,
+model, SAEs and held-out set, byte for byte (only the timings in quality.json differ). Other CPUs or
+thread counts may change the last bits of the weights.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import shutil
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -179,7 +182,18 @@ def train_demo_sae(spec: DemoSaeSpec, train_texts: list[str]) -> dict[str, Any]:
     start = time.time()
     dataset = datasets.Dataset.from_dict({"text": train_texts})
     LanguageModelSAETrainingRunner(cfg, override_model=model, override_dataset=dataset).run()
+    sort_json_keys(out_dir)
     return {"train_seconds": round(time.time() - start, 1), "training_tokens": spec.training_tokens}
+
+
+def sort_json_keys(folder: Path) -> None:
+    """Rewrite each JSON file in `folder` with sorted keys and the same content.
+
+    SAE-Lens writes some config keys in set order, which changes from one process to the next (hash
+    randomisation); sorted, a rebuild's files are byte-for-byte those of the last build.
+    """
+    for path in sorted(folder.glob("*.json")):
+        path.write_text(json.dumps(json.loads(path.read_text()), indent=2, sort_keys=True) + "\n")
 
 
 def measure_quality(heldout: list[LabeledStory], n_eval_batches: int = 20) -> dict[str, Any]:

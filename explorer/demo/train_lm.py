@@ -6,6 +6,7 @@ format; the model is a small TransformerLens `HookedTransformer` trained from sc
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -142,6 +143,24 @@ def packed_batches(
     return torch.stack(rows)  # [n_rows, context_size]
 
 
+@contextlib.contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """Run the block with `torch.use_deterministic_algorithms(True)`; restore the caller's setting after.
+
+    On the CPU, some backward kernels otherwise sum in an order that depends on thread timing, so two
+    trainings of the demo model from the same seed end with different last bits.
+    """
+    enabled, warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
 def train_language_model(
     model: HookedTransformer,
     train_rows: torch.Tensor,
@@ -151,8 +170,16 @@ def train_language_model(
     """Train `model` for one epoch over `train_rows` with AdamW, warm-up + cosine decay and label smoothing.
 
     With `cfg.ema_decay`, the model ends with the exponential moving average of its weights over the steps.
-    Returns the training losses (label-smoothed cross-entropy).
+    Bitwise reproducible on a given machine and thread count. Returns the training losses
+    (label-smoothed cross-entropy).
     """
+    with deterministic_algorithms():
+        return _train(model, train_rows, cfg, log_every)
+
+
+def _train(
+    model: HookedTransformer, train_rows: torch.Tensor, cfg: LMTrainingConfig, log_every: int
+) -> list[float]:
     torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     averaged = (
