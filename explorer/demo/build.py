@@ -182,18 +182,30 @@ def train_demo_sae(spec: DemoSaeSpec, train_texts: list[str]) -> dict[str, Any]:
     start = time.time()
     dataset = datasets.Dataset.from_dict({"text": train_texts})
     LanguageModelSAETrainingRunner(cfg, override_model=model, override_dataset=dataset).run()
-    sort_json_keys(out_dir)
+    normalise_json_files(out_dir, BUNDLE_DIR)
     return {"train_seconds": round(time.time() - start, 1), "training_tokens": spec.training_tokens}
 
 
-def sort_json_keys(folder: Path) -> None:
-    """Rewrite each JSON file in `folder` with sorted keys and the same content.
+def normalise_json_files(folder: Path, root: Path) -> None:
+    """Rewrite each JSON file in `folder` with sorted keys, and paths under `root` relative to it.
 
     SAE-Lens writes some config keys in set order, which changes from one process to the next (hash
-    randomisation); sorted, a rebuild's files are byte-for-byte those of the last build.
+    randomisation), and records the absolute output folder; normalised, a rebuild's files are byte for
+    byte those of the last build, wherever the checkout is.
     """
+
+    def relative(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: relative(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [relative(item) for item in value]
+        if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_relative_to(root):
+            return Path(value).relative_to(root).as_posix()
+        return value
+
     for path in sorted(folder.glob("*.json")):
-        path.write_text(json.dumps(json.loads(path.read_text()), indent=2, sort_keys=True) + "\n")
+        content = relative(json.loads(path.read_text()))
+        path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 def measure_quality(heldout: list[LabeledStory], n_eval_batches: int = 20) -> dict[str, Any]:

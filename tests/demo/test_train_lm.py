@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformer_lens import HookedTransformer
 
-from explorer.demo.build import sort_json_keys
+from explorer.demo.build import normalise_json_files
 from explorer.demo.train_lm import LMTrainingConfig, fast_logits, model_config, train_language_model
 
 
@@ -116,16 +116,20 @@ def test_two_trainings_from_the_same_seed_end_bitwise_equal() -> None:
     assert different == []
 
 
-def test_sort_json_keys_keeps_the_content_and_fixes_the_order(tmp_path: Path) -> None:
-    """SAE-Lens' cfg.json lists some keys in set order (it changes with PYTHONHASHSEED); the build sorts them."""
-    content = {"k": 32, "d_in": 128, "metadata": {"z": 1, "a": [3, 1]}, "b": None}
-    (tmp_path / "cfg.json").write_text(json.dumps(content))
-    (tmp_path / "other.txt").write_text('{"z": 1, "a": 2}')
-    sort_json_keys(tmp_path)
-    text = (tmp_path / "cfg.json").read_text()
-    assert json.loads(text) == content
+def test_normalised_json_keeps_the_content_sorts_keys_and_relativises_paths(tmp_path: Path) -> None:
+    """SAE-Lens' cfg.json lists some keys in set order (it changes with PYTHONHASHSEED) and runner_cfg.json
+    holds the absolute output folder; the build sorts the keys and writes that folder relative to the bundle."""
+    bundle_root = tmp_path / "bundle"
+    folder = bundle_root / "saes" / "x"
+    folder.mkdir(parents=True)
+    content = {"k": 32, "d_in": 128, "metadata": {"z": 1, "a": [3, 1]}, "b": None, "note": "/not/under/root"}
+    (folder / "cfg.json").write_text(json.dumps({**content, "output_path": str(folder)}))
+    (folder / "other.txt").write_text('{"z": 1, "a": 2}')
+    normalise_json_files(folder, bundle_root)
+    text = (folder / "cfg.json").read_text()
+    assert json.loads(text) == {**content, "output_path": "saes/x"}
     assert [line.split('"')[1] for line in text.splitlines() if line.startswith('  "')] == [
-        "b", "d_in", "k", "metadata",
+        "b", "d_in", "k", "metadata", "note", "output_path",
     ]  # fmt: skip
     assert text.index('"a"') < text.index('"z"')  # nested keys too
-    assert (tmp_path / "other.txt").read_text() == '{"z": 1, "a": 2}'  # JSON files only
+    assert (folder / "other.txt").read_text() == '{"z": 1, "a": 2}'  # JSON files only
