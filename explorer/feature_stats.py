@@ -286,10 +286,19 @@ def merge_feature_stats(parts: Sequence[FeatureStats]) -> FeatureStats:
     )  # fmt: skip
 
 
+# On a CPU a batch's dense activations should stay about cache-sized: with the demo's 2,048 features, 32,768
+# tokens took 0.49-0.53 s at 16 rows of 128 (16 MiB) and 0.66-0.70 s at 64 rows (64 MiB).
+CPU_BATCH_ACTIVATION_BYTES = 16 * 2**20
+
+
 def stats_batch_size(explorer: Explorer, context_size: int, budget_fraction: float = 0.2) -> int:
-    """Rows per batch so a batch's dense activations [B, P, d_sae] (and copies) fit a fifth of free device memory."""
-    per_row = context_size * explorer.sae.d_sae * 4 * 4
-    return max(1, min(64, int(available_memory_bytes(explorer.device) * budget_fraction // per_row)))
+    """Rows per batch (1 to 64): a batch's dense activations [B, P, d_sae] (and copies) fit a fifth of the
+    device's free memory, and on a CPU stay near `CPU_BATCH_ACTIVATION_BYTES`."""
+    dense_row_bytes = context_size * explorer.sae.d_sae * 4
+    rows = int(available_memory_bytes(explorer.device) * budget_fraction // (4 * dense_row_bytes))
+    if explorer.device == "cpu":
+        rows = min(rows, CPU_BATCH_ACTIVATION_BYTES // dense_row_bytes)
+    return max(1, min(64, rows))
 
 
 def default_stats_tokens(device: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -22,6 +23,7 @@ from explorer.feature_stats import (
     merge_feature_stats,
     nearest_by_decoder,
     quantile_examples,
+    stats_batch_size,
     top_examples,
 )
 from explorer.loading import Explorer, load_explorer
@@ -305,3 +307,22 @@ def test_sortable_bits_order_equals_float_order() -> None:
     keys = _sortable_bits(values)
     assert keys.min() >= -(2**31) and keys.max() < 2**31
     assert torch.equal(values.argsort(stable=True), keys.argsort(stable=True))
+
+
+def test_batch_size_fits_free_memory_and_stays_cache_sized_on_a_cpu(
+    demo: Explorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row of 128 tokens x 2,048 features is 1 MiB of float32 activations: 16 rows on a CPU; on a GPU up to
+    64 rows, fewer where a fifth of its free memory holds fewer batches of four copies."""
+    import explorer.feature_stats as module
+
+    free = {"bytes": 20 * 2**30}
+    monkeypatch.setattr(module, "available_memory_bytes", lambda device: free["bytes"])
+    assert stats_batch_size(demo, 128) == 16
+    assert stats_batch_size(demo, 1024) == 2
+    assert stats_batch_size(demo, 4096) == 1  # never below one row
+    gpu = dataclasses.replace(demo, device="cuda")
+    assert stats_batch_size(gpu, 128) == 64
+    free["bytes"] = 100 * 2**20  # 20 MiB for batches of 4 MiB a row
+    assert stats_batch_size(gpu, 128) == 5
+    assert stats_batch_size(demo, 128) == 5
