@@ -145,7 +145,8 @@ def packed_batches(
 
 @contextlib.contextmanager
 def deterministic_algorithms() -> Iterator[None]:
-    """Run the block with `torch.use_deterministic_algorithms(True)`; restore the caller's setting after.
+    """Run the block (or the decorated function) with `torch.use_deterministic_algorithms(True)`; restore
+    the caller's setting after.
 
     On the CPU, some backward kernels otherwise sum in an order that depends on thread timing, so two
     trainings of the demo model from the same seed end with different last bits.
@@ -161,6 +162,7 @@ def deterministic_algorithms() -> Iterator[None]:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
+@deterministic_algorithms()
 def train_language_model(
     model: HookedTransformer,
     train_rows: torch.Tensor,
@@ -173,13 +175,6 @@ def train_language_model(
     Bitwise reproducible on a given machine and thread count. Returns the training losses
     (label-smoothed cross-entropy).
     """
-    with deterministic_algorithms():
-        return _train(model, train_rows, cfg, log_every)
-
-
-def _train(
-    model: HookedTransformer, train_rows: torch.Tensor, cfg: LMTrainingConfig, log_every: int
-) -> list[float]:
     torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     averaged = (
